@@ -1,0 +1,118 @@
+"""The flow configuration (one YAML per design in ``flows/``), declared key by key."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from asicflow import schema
+from asicflow.errors import ConfigError
+from asicflow.fixed import FixedType
+from asicflow.schema import key, section
+
+FLOWS_ENV = "ASICFLOW_FLOWS"
+BUILD_ENV = "ASICFLOW_BUILD"
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    source: str = key("sklearn_digits", "where stimuli come from",
+                      choices=("sklearn_digits", "synthetic_jets", "npz"))
+    npz: Path | None = key(None, "with source 'npz': file with array 'x' (and optional labels "
+                                 "'y', optional boolean 'test' mask)", must_exist=True)
+    count: int = key(1000, "number of stimuli (at most the dataset size)")
+    seed: int = key(0, "seed for synthetic datasets")
+
+
+@dataclass(frozen=True)
+class LayerPrecision:
+    accum: FixedType | None = key(None, "accumulator type (AC_WRAP)")
+    result: FixedType | None = key(None, "type the layer's output is cast to")
+
+
+@dataclass(frozen=True)
+class HlsConfig:
+    ac_include: Path | None = key(None, "folder holding ac_types headers (ac_fixed.h), e.g. a "
+                                        "Catapult install's shared/include; default: the copy "
+                                        "in the hls4ml wheel", must_exist=True)
+    cxx: str = key("g++", "C++ compiler for csim")
+    cxxflags: list[str] = key(["-O2", "-std=c++17"], "C++ compiler flags for csim")
+
+
+@dataclass(frozen=True)
+class RtlConfig:
+    generator: str = key("native", "RTL source", choices=("native",))
+
+
+@dataclass(frozen=True)
+class SimConfig:
+    simulator: str = key("verilator", "RTL simulator for rtl_cosim", choices=("verilator", "icarus"))
+
+
+@dataclass(frozen=True)
+class FlowConfig:
+    model: Path = key(doc="trained QKeras model (.h5)", must_exist=True)
+    name: str = key("", "flow name (default: the YAML file's name without .yaml)")
+    data: DataConfig = section(DataConfig, "stimuli and accuracy data")
+    input_type: FixedType | None = key(None, "input type when the model has no input quantizer")
+    softmax: str = key("drop", "a trailing softmax is dropped from hardware (logits out)",
+                       choices=("drop",))
+    precision: dict[str, LayerPrecision] = key({}, "per-layer type overrides {layer: {accum, result}}")
+    hls: HlsConfig = section(HlsConfig, "HLS C++ and csim")
+    rtl: RtlConfig = section(RtlConfig, "RTL generation")
+    sim: SimConfig = section(SimConfig, "RTL co-simulation")
+    clock_period_ns: float = key(10.0, "target clock period", unit="ns")
+    pdk: str = key("sky130hd", "PDK configuration: pdk_configs/<pdk>.yaml, or a path to one")
+    pdk_root: Path | None = key(None, f"root of the PDK files (else ${'{'}ASICFLOW_PDK_ROOT{'}'})")
+    corner: str = key("tt", "timing corner for synth/sta (a corner of the PDK config)")
+
+    # Set by the loader, not by users.
+    source: Path = dataclasses.field(default=Path(), metadata={"internal": True})
+
+    def get(self, dotted: str) -> Any:
+        """A value by dotted key, e.g. ``data.count``."""
+        obj: Any = self
+        for part in dotted.split("."):
+            obj = getattr(obj, part)
+        return obj
+
+
+def _check(cfg: FlowConfig) -> list[str]:
+    problems = []
+    if cfg.data.source == "npz" and cfg.data.npz is None:
+        problems.append("'data.npz' is required when 'data.source' is 'npz'")
+    if cfg.data.count < 1:
+        problems.append("'data.count' must be at least 1")
+    if cfg.clock_period_ns <= 0:
+        problems.append("'clock_period_ns' must be positive")
+    if cfg.model.suffix not in (".h5", ".keras", ".hdf5"):
+        problems.append(f"'model': expected a .h5 file, got {cfg.model.name}")
+    return problems
+
+
+def load_flow(path: Path) -> FlowConfig:
+    """Read and validate one flow YAML."""
+    path = path.resolve()
+    data = schema.read_yaml(path)
+    data.pop("source", None)
+    cfg = schema.load(FlowConfig, data, str(path), path.parent)
+    problems = _check(cfg)
+    if problems:
+        raise ConfigError(str(path), problems)
+    return dataclasses.replace(cfg, name=cfg.name or path.stem, source=path)
+
+
+def flow_files(project: Path) -> list[Path]:
+    """The flows to run: ``$ASICFLOW_FLOWS`` (paths separated by ':' or ',') or flows/*.yaml."""
+    env = os.environ.get(FLOWS_ENV, "").strip()
+    if env:
+        parts = [p for chunk in env.split(os.pathsep) for p in chunk.split(",") if p.strip()]
+        return [Path(p.strip()).resolve() for p in parts]
+    return sorted((project / "flows").glob("*.yaml"))
+
+
+def build_root() -> Path:
+    return Path(os.environ.get(BUILD_ENV, "build")).resolve()
