@@ -13,7 +13,7 @@ CHUNK = 2048
 def dense(layer: Dense, x: IntArray, in_type: FixedType) -> IntArray:
     fx, fw = in_type.frac, layer.weight_type.frac
     acc_t = layer.accum
-    bias = cast(layer.bias, layer.bias_type.frac, acc_t.with_modes("TRN", "WRAP"))
+    bias = cast(layer.bias, layer.bias_type.frac, acc_t.with_modes(acc_t.rounding, "WRAP"))
     out = np.empty((x.shape[0], layer.size), np.int64)
     for s in range(0, x.shape[0], CHUNK):
         xs = x[s:s + CHUNK]

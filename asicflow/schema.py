@@ -85,6 +85,12 @@ class _Loader:
             if value is None:
                 return None
             return self.convert(where, args[0], value, meta)
+        if tp is FixedType:
+            try:
+                return FixedType.parse(str(value))
+            except ValueError as exc:
+                self.problems.append(f"'{where}': {exc}")
+                return None
         if dataclasses.is_dataclass(tp):
             if not isinstance(value, dict):
                 self.problems.append(f"'{where}' must be a mapping")
@@ -111,12 +117,6 @@ class _Loader:
             if meta.get("must_exist") and not p.exists():
                 self.problems.append(f"'{where}': file not found: {p}")
             return p
-        if tp is FixedType:
-            try:
-                return FixedType.parse(str(value))
-            except ValueError as exc:
-                self.problems.append(f"'{where}': {exc}")
-                return None
         if tp is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
         if tp in (int, float, str, bool) and (

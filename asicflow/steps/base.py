@@ -72,6 +72,9 @@ class Step:
         """Do the work in ``ctx.dir``; return metrics. Raise an AsicflowError on failure."""
         raise NotImplementedError
 
+    def publish(self, step_dir: Path, flow_dir: Path) -> None:
+        """After a successful run: expose results outside the step folder (default: none)."""
+
 
 def config_values(step: Step, flow: FlowConfig) -> dict[str, Any]:
     """The declared config values, JSON-friendly (what doit's config_changed compares)."""
@@ -135,6 +138,7 @@ def execute(step: Step, flow: FlowConfig, build: Path, debug: bool = False) -> d
     scratch.rename(final)
     shutil.rmtree(old, ignore_errors=True)
     shutil.rmtree(failed, ignore_errors=True)
+    step.publish(final, flow_dir)
     return metrics
 
 

@@ -1,0 +1,5 @@
+import sys
+
+from asicflow.cli import main
+
+sys.exit(main())

@@ -1,0 +1,88 @@
+"""Command line: ``asicflow run FLOW.yaml --to STEP``, ``asicflow keys``, ``asicflow steps``.
+
+``run`` drives the same doit tasks as ``dodo.py`` (for that one flow), so results,
+incrementality and build folders are identical. Errors print one message and exit non-zero;
+``--debug`` adds tracebacks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import traceback
+from pathlib import Path
+
+from asicflow.errors import AsicflowError
+
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from doit.cmd_base import ModuleTaskLoader
+    from doit.doit_cmd import DoitMain
+
+    from asicflow import tasks
+    from asicflow.config import FLOWS_ENV, load_flow
+    from asicflow.registry import BY_NAME
+
+    flow = load_flow(Path(args.flow))  # report configuration problems before doit starts
+    if args.to not in BY_NAME:
+        raise AsicflowError(f"unknown step '{args.to}'; steps: {', '.join(BY_NAME)}")
+    os.environ[FLOWS_ENV] = str(Path(args.flow).resolve())
+    if args.debug:
+        os.environ[tasks.DEBUG_ENV] = "1"
+    namespace = {**tasks.all_tasks(), "DOIT_CONFIG": tasks.doit_config()}
+    argv = ["run", f"{args.to}:{flow.name}"]
+    if args.always:
+        argv.insert(1, "--always-execute")
+    return int(DoitMain(ModuleTaskLoader(namespace)).run(argv))
+
+
+def _cmd_keys(_: argparse.Namespace) -> int:
+    from asicflow import schema
+    from asicflow.config import FlowConfig
+
+    print("| key | type | default | meaning |\n|---|---|---|---|")
+    for k, t, d, doc in schema.describe(FlowConfig):
+        print(f"| `{k}` | {t} | `{d}` | {doc} |")
+    return 0
+
+
+def _cmd_steps(_: argparse.Namespace) -> int:
+    from asicflow.registry import STEPS
+
+    for s in STEPS:
+        print(f"{s.name:<10} {s.doc}")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="asicflow", description=__doc__.splitlines()[0])
+    p.add_argument("--debug", action="store_true", help="show tracebacks")
+    sub = p.add_subparsers(dest="cmd", required=True)
+    r = sub.add_parser("run", help="run one flow up to a step (incremental, like doit)")
+    r.add_argument("flow", help="flow YAML file")
+    r.add_argument("--to", default="report", help="last step to run (default: report)")
+    r.add_argument("--always", action="store_true", help="rerun the step even if up to date")
+    r.add_argument("--debug", action="store_true", help="show tracebacks")
+    r.set_defaults(func=_cmd_run)
+    sub.add_parser("keys", help="print the flow YAML reference").set_defaults(func=_cmd_keys)
+    sub.add_parser("steps", help="list the flow's steps").set_defaults(func=_cmd_steps)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except AsicflowError as exc:
+        print(f"asicflow: error: {exc}", file=sys.stderr)
+        if args.debug:
+            traceback.print_exc()
+        return EXIT_FAILED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,27 @@
+"""The flow's steps, in order. Importing this must stay cheap (no TensorFlow, no cocotb)."""
+
+from __future__ import annotations
+
+from asicflow.steps.base import Step
+from asicflow.steps.convert import ConvertStep
+from asicflow.steps.cosim import CosimStep
+from asicflow.steps.csim import CsimStep
+from asicflow.steps.golden import GoldenStep
+from asicflow.steps.hls import HlsStep
+from asicflow.steps.report import ReportStep
+from asicflow.steps.rtl import RtlStep
+from asicflow.steps.sta import StaStep
+from asicflow.steps.synth import SynthStep
+
+STEPS: list[Step] = [ConvertStep(), GoldenStep(), HlsStep(), CsimStep(), RtlStep(), CosimStep(),
+                     SynthStep(), StaStep(), ReportStep()]
+BY_NAME: dict[str, Step] = {s.name: s for s in STEPS}
+
+
+def upstream(name: str) -> list[Step]:
+    """``name`` and every step it needs, directly or not, in flow order."""
+    wanted = {name}
+    for step in reversed(STEPS):
+        if step.name in wanted:
+            wanted.update(n.split("/")[0] for n in step.needs)
+    return [s for s in STEPS if s.name in wanted]

@@ -1,0 +1,1 @@
+"""One module per flow step; the ordered list lives in asicflow.registry."""

@@ -1,0 +1,93 @@
+"""doit tasks built from the step declarations: one task per step, one subtask per flow.
+
+``file_dep`` = the files a step needs (earlier steps' outputs, model, data, sources),
+``targets`` = its outputs, ``uptodate`` = the config values it declared it reads. So a
+second ``doit`` with nothing changed runs nothing, and changing a flow's clock period reruns
+only that flow's timing steps.
+"""
+
+from __future__ import annotations
+
+import os
+import traceback
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from doit.exceptions import TaskFailed
+from doit.tools import config_changed
+
+from asicflow.config import FlowConfig, build_root, flow_files, load_flow
+from asicflow.errors import AsicflowError
+from asicflow.registry import STEPS
+from asicflow.steps.base import Step, config_values, execute
+
+DEBUG_ENV = "ASICFLOW_DEBUG"
+
+
+def doit_config() -> dict[str, Any]:
+    build = build_root()
+    build.mkdir(parents=True, exist_ok=True)
+    return {"dep_file": str(build / ".doit.db"), "backend": "sqlite3",
+            "default_tasks": ["report"], "verbosity": 1}
+
+
+def _action(step: Step, flow_file: Path) -> TaskFailed | None:
+    debug = os.environ.get(DEBUG_ENV, "") not in ("", "0")
+    try:
+        flow = load_flow(flow_file)
+        execute(step, flow, build_root(), debug=debug)
+    except AsicflowError as exc:
+        detail = "\n" + traceback.format_exc() if debug else ""
+        return TaskFailed(f"{step.name}: {exc}{detail}")
+    return None
+
+
+def _failing(step: Step, name: str, error: AsicflowError) -> dict[str, Any]:
+    return {"name": name, "actions": [lambda: TaskFailed(f"{step.name}: {error}")],
+            "uptodate": [False]}
+
+
+def _flows() -> list[tuple[Path, FlowConfig | AsicflowError]]:
+    out: list[tuple[Path, FlowConfig | AsicflowError]] = []
+    for path in flow_files(Path.cwd()):
+        try:
+            out.append((path, load_flow(path)))
+        except AsicflowError as exc:
+            out.append((path, exc))
+    return out
+
+
+_FLOWS: list[tuple[Path, FlowConfig | AsicflowError]] | None = None
+
+
+def flows() -> list[tuple[Path, FlowConfig | AsicflowError]]:
+    global _FLOWS
+    if _FLOWS is None:
+        _FLOWS = _flows()
+    return _FLOWS
+
+
+def step_tasks(step: Step) -> Iterator[dict[str, Any]]:
+    yield {"name": None, "doc": step.doc}
+    build = build_root()
+    for path, flow in flows():
+        if isinstance(flow, AsicflowError):
+            yield _failing(step, path.stem, flow)
+            continue
+        fdir = build / flow.name
+        yield {
+            "name": flow.name,
+            "actions": [(_action, [step, path])],
+            "file_dep": [str(fdir / n) for n in step.needs]
+            + [str(p) for p in step.deps(flow)],
+            "targets": [str(fdir / step.name / o) for o in (*step.outputs, "metrics.json")],
+            "uptodate": [config_changed(config_values(step, flow))],
+            "doc": f"{step.doc} ({flow.name})",
+            "verbosity": 1,
+        }
+
+
+def all_tasks() -> dict[str, Any]:
+    """``task_<step>`` creators for a dodo module."""
+    return {f"task_{step.name}": (lambda s=step: step_tasks(s)) for step in STEPS}
