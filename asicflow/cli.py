@@ -20,14 +20,16 @@ EXIT_USAGE = 2
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    from asicflow.config import FLOWS_ENV, load_flow
+
+    flow = load_flow(Path(args.flow))  # report configuration problems before doit starts
+
     from doit.cmd_base import ModuleTaskLoader
     from doit.doit_cmd import DoitMain
 
     from asicflow import tasks
-    from asicflow.config import FLOWS_ENV, load_flow
     from asicflow.registry import BY_NAME
 
-    flow = load_flow(Path(args.flow))  # report configuration problems before doit starts
     if args.to not in BY_NAME:
         raise AsicflowError(f"unknown step '{args.to}'; steps: {', '.join(BY_NAME)}")
     os.environ[FLOWS_ENV] = str(Path(args.flow).resolve())
