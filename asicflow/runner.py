@@ -35,6 +35,16 @@ def which(tool: str, hint: str, path: str | None = None) -> str:
     return found
 
 
+def _cd_target(cwd: Path, step_dir: Path) -> str:
+    """Where commands.sh changes to: relative to the script when inside the step folder, so
+    the record stays valid after the folder is moved into place."""
+    try:
+        rel = Path(cwd).resolve().relative_to(step_dir.resolve())
+    except ValueError:
+        return shlex.quote(str(cwd))
+    return '"$(dirname "$0")"' + ("" if str(rel) == "." else "/" + shlex.quote(str(rel)))
+
+
 def tail(path: Path, n: int = TAIL_LINES) -> str:
     try:
         lines = path.read_text(errors="replace").splitlines()
@@ -67,7 +77,7 @@ def run_tool(
             changed = {k: v for k, v in env.items() if os.environ.get(k) != v}
             env_part = " ".join(f"{k}={shlex.quote(v)}" for k, v in sorted(changed.items()))
             env_part = f"env {env_part} " if env_part else ""
-        fh.write(f"cd {shlex.quote(str(cwd))} && {env_part}{shlex.join(args)}\n")
+        fh.write(f"cd {_cd_target(cwd, log.parent)} && {env_part}{shlex.join(args)}\n")
     full_env = dict(os.environ)
     if env:
         full_env.update(env)

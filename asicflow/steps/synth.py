@@ -1,0 +1,134 @@
+"""Logic synthesis of the RTL to the PDK's standard cells with Yosys (pyosys, in a child).
+
+The result does not depend on the clock period (ABC maps for area, no ``-D``), so changing
+the clock reruns only ``sta``. The netlist is written without the ``signed`` keyword, which
+means nothing in a gate netlist and which OpenSTA's Verilog reader rejects.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+from asicflow.config import FlowConfig
+from asicflow.errors import AsicflowError, ToolFailed
+from asicflow.liberty import liberty_cache, plain_liberty, sequential_cells
+from asicflow.pdk import Pdk, PdkCells, pdk_deps, resolve_pdk
+from asicflow.steps.base import Step, StepContext, write_json
+
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_$]*")
+_SIGNED_DECL = re.compile(r"^(\s*(?:input|output|inout|wire|reg))\s+signed\b", re.MULTILINE)
+
+
+def read_top(rtl_json: Path) -> str:
+    """The top module name recorded by the rtl step."""
+    try:
+        info = json.loads(rtl_json.read_text())
+    except (OSError, ValueError) as exc:
+        raise AsicflowError(f"cannot read {rtl_json} (written by the rtl step): {exc}") from exc
+    top = info.get("top") if isinstance(info, dict) else None
+    if not isinstance(top, str) or not _IDENT.fullmatch(top):
+        raise AsicflowError(f"{rtl_json}: 'top' must be a Verilog module name, got {top!r}")
+    return top
+
+
+def synth_script(top: str, rtl: str, liberty: Path, cells: PdkCells) -> str:
+    """The Yosys script: generic synthesis, cell mapping, tie cells, buffers, reports, netlist.
+
+    ABC maps for area without a delay target, so the netlist does not depend on the clock.
+    Undefined bits become 0 before the tie cells are placed (``setundef`` before ``hilomap``).
+    """
+    lib = str(liberty)
+    dont_use = "".join(f" -dont_use {c}" for c in cells.dont_use)
+    hi, lo, buf = cells.tie_hi, cells.tie_lo, cells.buffer
+    return "\n".join([
+        "# Written by asicflow's synth step; replay: python -m asicflow.pyosys_run synth.ys",
+        f"read_verilog {rtl}",
+        f"hierarchy -check -top {top}",
+        f"synth -top {top} -flatten",
+        f"dfflibmap -liberty {lib}{dont_use}",
+        f"abc -liberty {lib}{dont_use}",
+        "setundef -zero",
+        f"hilomap -singleton -hicell {hi.cell} {hi.pin} -locell {lo.cell} {lo.pin}",
+        # No 'assign' left for layout tools: split buses, buffer wire-to-wire connections.
+        "splitnets",
+        "opt_clean -purge",
+        f"insbuf -buf {buf.cell} {buf.input} {buf.output}",
+        f"tee -q -o stat.txt stat -liberty {lib}",
+        f"tee -q -o stat.json stat -json -liberty {lib}",
+        "write_verilog -noattr -noexpr netlist.v",
+        "",
+    ])
+
+
+def strip_signed(netlist: Path) -> None:
+    """Drop ``signed`` from port/wire declarations (OpenSTA 2019 rejects it)."""
+    text = netlist.read_text()
+    netlist.write_text(_SIGNED_DECL.sub(r"\1", text))
+
+
+def read_stat(path: Path, top: str) -> tuple[str, dict[str, Any]]:
+    """(Yosys version, statistics of ``top``) from ``stat -json`` output."""
+    text = path.read_text()
+    try:
+        data = json.loads(text[text.index("{"):])
+        mod = data["modules"]["\\" + top]
+        creator = str(data.get("creator", ""))
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise AsicflowError(f"{path}: no statistics for module {top}") from exc
+    return creator, mod
+
+
+class SynthStep(Step):
+    name = "synth"
+    reads = ("pdk", "pdk_root", "corner")
+    needs = ("rtl/top.v", "rtl/rtl.json")
+    outputs = ("synth.ys", "netlist.v", "stat.json", "stat.txt", "synth.json")
+    doc = "Yosys synthesis to the PDK's standard cells (area, cell counts)"
+
+    def deps(self, flow: FlowConfig) -> list[Path]:
+        return pdk_deps(flow)
+
+    def run(self, ctx: StepContext) -> dict[str, Any]:
+        pdk = resolve_pdk(ctx.flow)
+        top = read_top(ctx.input("rtl", "rtl.json"))
+        rtl = ctx.input("rtl", "top.v")
+        if not rtl.is_file():
+            raise AsicflowError(f"synth needs {rtl} (written by the rtl step)")
+        ctx.note(f"PDK {pdk.config.name}, corner {pdk.corner_name}, root {pdk.root} "
+                 f"(from {pdk.root_from})")
+        lib = plain_liberty(pdk.liberty, liberty_cache(ctx.flow_dir))
+        # Relative, so the script also runs from the promoted folder (rtl/ is its sibling).
+        script = synth_script(top, os.path.relpath(rtl, ctx.dir), lib, pdk.config.cells)
+        (ctx.dir / "synth.ys").write_text(script)
+        ctx.run([sys.executable, "-m", "asicflow.pyosys_run", "synth.ys"], tool="yosys")
+        strip_signed(ctx.dir / "netlist.v")
+        creator, stat = read_stat(ctx.dir / "stat.json", top)
+        ctx.versions["yosys"] = creator
+        by_type: dict[str, int] = stat.get("num_cells_by_type", {})
+        unmapped = sorted(t for t in by_type if t.startswith("$"))
+        if unmapped:
+            raise ToolFailed("yosys", f"cells left unmapped to {pdk.config.name}: "
+                             f"{', '.join(unmapped)}", ctx.log)
+        seq = sequential_cells(lib)
+        write_json(ctx.dir / "synth.json", _record(top, pdk))
+        return {
+            "design__instance__area": round(float(stat["area"]), 4),
+            "design__instance__area__sequential": round(float(stat.get("sequential_area", 0)),
+                                                        4),
+            "design__instance__count": int(stat["num_cells"]),
+            "design__instance__count__flops": sum(n for t, n in by_type.items() if t in seq),
+            "design__instance__count__cell_types": len(by_type),
+            "synth__pdk": pdk.config.name,
+            "synth__corner": pdk.corner_name,
+        }
+
+
+def _record(top: str, pdk: Pdk) -> dict[str, Any]:
+    """What sta needs to know about this netlist."""
+    return {"top": top, "pdk": pdk.config.name, "corner": pdk.corner_name,
+            "liberty": str(pdk.liberty)}
