@@ -175,6 +175,11 @@ def describe(cls: type, prefix: str = "") -> list[tuple[str, str, str, str]]:
         if dataclasses.is_dataclass(tp):
             rows.extend(describe(tp, prefix + f.name + "."))  # type: ignore[arg-type]
             continue
+        if typing.get_origin(tp) is dict and dataclasses.is_dataclass(typing.get_args(tp)[1]):
+            name = f"{prefix}{f.name}.<name>"
+            rows.append((f"{prefix}{f.name}", "mapping", "{}", f.metadata.get("doc", "")))
+            rows.extend(describe(typing.get_args(tp)[1], name + "."))
+            continue
         if f.default is not dataclasses.MISSING:
             default = repr(f.default)
         elif f.default_factory is not dataclasses.MISSING:

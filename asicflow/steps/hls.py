@@ -1,0 +1,34 @@
+"""Step ``hls``: generate the HLS C++ project (ac_fixed, Catapult pragmas) from the IR."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from asicflow.config import FlowConfig
+from asicflow.hls import kernel_headers, templates, write_project
+from asicflow.ir import Graph
+from asicflow.steps.base import Step, StepContext
+
+
+class HlsStep(Step):
+    name = "hls"
+    reads = ("name",)
+    needs = ("convert/graph.json", "convert/weights.npz")
+    # Plus firmware/<name>.h and firmware/<name>.cpp (the top, named after the flow).
+    outputs = ("project.json", "firmware/types.h", "firmware/weights.h", "tb/tb.cpp")
+    doc = "generate the HLS C++ project (top function = flow name) and its csim testbench"
+
+    def deps(self, flow: FlowConfig) -> list[Path]:
+        return [*kernel_headers(), *templates()]
+
+    def run(self, ctx: StepContext) -> dict[str, Any]:
+        graph = Graph.load(ctx.input("convert", "graph.json").parent)
+        project = write_project(graph, ctx.flow.name, ctx.dir)
+        ctx.note(f"wrote {len(project.files)} files, top function {project.top}()")
+        return {
+            "hls__files": len(project.files),
+            "hls__layers": len(graph.layers) - 1,
+            "hls__weights": project.weights,
+            "hls__weights__nonzero": project.nonzero_weights,
+        }
