@@ -14,6 +14,7 @@ import numpy as np
 import numpy.typing as npt
 
 IntArray = npt.NDArray[np.int64]
+BoolArray = npt.NDArray[np.bool_]
 
 ROUNDING = ("TRN", "TRN_ZERO", "RND", "RND_ZERO", "RND_INF", "RND_MIN_INF", "RND_CONV")
 OVERFLOW = ("WRAP", "SAT", "SAT_ZERO", "SAT_SYM")
@@ -120,8 +121,8 @@ def for_raw_range(qlo: int, qhi: int, frac: int) -> FixedType:
     return FixedType(width, width - frac, signed)
 
 
-def _round(floor: IntArray, above: IntArray, tie: IntArray, exact: IntArray,
-           neg: IntArray, rounding: str) -> IntArray:
+def _round(floor: IntArray, above: BoolArray, tie: BoolArray, exact: BoolArray,
+           neg: BoolArray, rounding: str) -> IntArray:
     """Pick floor or floor + 1 from the remainder's position, per ac_fixed rounding mode."""
     if rounding == "TRN":  # toward -inf
         up = np.zeros_like(exact)

@@ -29,7 +29,7 @@ def key(default: Any = REQUIRED, doc: str = "", unit: str = "", choices: tuple[A
     """Declare one configuration key."""
     meta = {"doc": doc, "unit": unit, "choices": choices, "must_exist": must_exist}
     if isinstance(default, (list, dict)):
-        return dataclasses.field(default_factory=lambda d=default: type(d)(d), metadata=meta)
+        return dataclasses.field(default_factory=lambda: type(default)(default), metadata=meta)
     return dataclasses.field(default=default, metadata=meta)
 
 
@@ -95,7 +95,7 @@ class _Loader:
             if not isinstance(value, dict):
                 self.problems.append(f"'{where}' must be a mapping")
                 return None
-            return self.build(tp, value, where + ".")
+            return self.build(tp, value, where + ".")  # type: ignore[arg-type]
         if origin is list:
             if not isinstance(value, list):
                 self.problems.append(f"'{where}' must be a list")
