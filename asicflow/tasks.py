@@ -58,20 +58,11 @@ def _flows() -> list[tuple[Path, FlowConfig | AsicflowError]]:
     return out
 
 
-_FLOWS: list[tuple[Path, FlowConfig | AsicflowError]] | None = None
-
-
-def flows() -> list[tuple[Path, FlowConfig | AsicflowError]]:
-    global _FLOWS
-    if _FLOWS is None:
-        _FLOWS = _flows()
-    return _FLOWS
-
-
-def step_tasks(step: Step) -> Iterator[dict[str, Any]]:
+def step_tasks(step: Step, flows: list[tuple[Path, FlowConfig | AsicflowError]]
+               ) -> Iterator[dict[str, Any]]:
     yield {"name": None, "doc": step.doc}
     build = build_root()
-    for path, flow in flows():
+    for path, flow in flows:
         if isinstance(flow, AsicflowError):
             yield _failing(step, path.stem, flow)
             continue
@@ -89,5 +80,6 @@ def step_tasks(step: Step) -> Iterator[dict[str, Any]]:
 
 
 def all_tasks() -> dict[str, Any]:
-    """``task_<step>`` creators for a dodo module."""
-    return {f"task_{step.name}": (lambda s=step: step_tasks(s)) for step in STEPS}
+    """``task_<step>`` creators for a dodo module (flow files are read once, here)."""
+    flows = _flows()
+    return {f"task_{step.name}": (lambda s=step: step_tasks(s, flows)) for step in STEPS}

@@ -17,7 +17,7 @@ def random_mlp(sizes: list[int], seed: int = 0, in_type: FixedType | None = None
     in_type = in_type or FixedType(8, 1, True, "RND_CONV", "SAT")
     w_type = FixedType(w_bits, 1, True)
     layers: list[Layer] = [Input("input", "input", sizes[0], in_type)]
-    for k, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+    for k, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=False)):
         w = rng.integers(w_type.raw_min, w_type.raw_max + 1, size=(n_in, n_out))
         w[rng.random((n_in, n_out)) < sparsity] = 0
         b = rng.integers(w_type.raw_min, w_type.raw_max + 1, size=n_out)

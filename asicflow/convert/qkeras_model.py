@@ -15,13 +15,13 @@ from typing import Any
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-import numpy as np  # noqa: E402
-import numpy.typing as npt  # noqa: E402
+import numpy as np
+import numpy.typing as npt
 
-from asicflow.convert.names import identifier  # noqa: E402
-from asicflow.errors import AsicflowError, UnsupportedModel  # noqa: E402
-from asicflow.fixed import FixedType, raw_of_exact  # noqa: E402
-from asicflow.ir import Activation, Dense, Graph, Input, Layer  # noqa: E402
+from asicflow.convert.names import identifier
+from asicflow.errors import AsicflowError, UnsupportedModel
+from asicflow.fixed import FixedType, raw_of_exact
+from asicflow.ir import Activation, Dense, Graph, Input, Layer
 
 SUPPORTED = (
     "InputLayer; QActivation(quantized_bits | quantized_relu); QDense with quantized_bits "
@@ -113,7 +113,7 @@ def _quantized(q: Any, w: npt.NDArray[np.float32], t: FixedType, where: str) -> 
 def _chain(model: Any) -> list[Any]:
     """The model's layers as a single chain (each consumes the previous one's output)."""
     layers = list(model.layers)
-    for prev, cur in zip(layers, layers[1:]):
+    for prev, cur in zip(layers, layers[1:], strict=False):
         inbound = [n.inbound_layers for n in cur._inbound_nodes]
         flat = [x for grp in inbound for x in (grp if isinstance(grp, list) else [grp])]
         if flat and flat[0] is not prev:
@@ -238,7 +238,7 @@ def reference_outputs(model: Any, conv: Conversion, x: npt.NDArray[np.float32]) 
     preds = sub.predict(x, batch_size=1024, verbose=0)
     if not isinstance(preds, list):
         preds = [preds]
-    out = {n: np.asarray(p, np.float32).reshape(len(x), -1) for n, p in zip(names, preds)}
+    out = {n: np.asarray(p, np.float32).reshape(len(x), -1) for n, p in zip(names, preds, strict=False)}
     for ir_name, keras_name in conv.taps.items():
         if keras_name.endswith(":logits"):
             layer = model.get_layer(keras_name.split(":")[0])

@@ -1,18 +1,22 @@
 """convert: QKeras model -> IR, quantized stimuli, and QKeras's own reference outputs.
 
-Everything that needs TensorFlow happens here, once, so later steps load in milliseconds.
+Everything that needs TensorFlow happens here, once, in a child process (through the one
+subprocess helper), so TensorFlow's logging lands in the step log and later steps load in
+milliseconds. ``python -m asicflow.steps.convert FLOW.yaml OUT_DIR`` is that child.
 """
 
 from __future__ import annotations
 
+import json
+import sys
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 
 from asicflow import datasets
-from asicflow.config import FlowConfig
-from asicflow.errors import ConfigError
+from asicflow.config import FlowConfig, load_flow
+from asicflow.errors import AsicflowError, ConfigError, ToolFailed
 from asicflow.fixed import quantize, raw_of_exact
 from asicflow.precision import Override, infer
 from asicflow.steps.base import Step, StepContext
@@ -36,67 +40,100 @@ class ConvertStep(Step):
         return files
 
     def run(self, ctx: StepContext) -> dict[str, Any]:
-        from asicflow.convert import qkeras_model as qk
+        result = ctx.dir / RESULT
+        ctx.run([sys.executable, "-m", "asicflow.steps.convert", str(ctx.flow.source),
+                 str(ctx.dir)], check=False, tool="convert (TensorFlow + QKeras)")
+        if not result.exists():
+            raise ToolFailed("convert (TensorFlow + QKeras)", "the child process died",
+                             ctx.log)
+        data = json.loads(result.read_text())
+        if "error" in data:
+            raise AsicflowError(data["error"])
+        ctx.versions.update(data["versions"])
+        return dict(data["metrics"])
 
-        flow = ctx.flow
-        data = datasets.load(flow.data.source, flow.data.npz, flow.data.seed)
-        if flow.data.count > len(data.x):
-            raise ConfigError(str(flow.source), [
-                f"'data.count' is {flow.data.count} but {data.description} has only "
-                f"{len(data.x)} samples"])
-        model = qk.load_model(flow.model)
-        conv = qk.convert(model, flow.name, flow.input_type)
-        graph = conv.graph
-        for w in infer(graph, _overrides(flow)):
-            graph.notes.append("warning: " + w)
-            ctx.note("warning: " + w)
-        if data.x.shape[1] != graph.input.size:
-            raise ConfigError(str(flow.source), [
-                f"the data has {data.x.shape[1]} features but the model expects "
-                f"{graph.input.size}"])
 
-        # Hardware inputs: the model's own input quantizer (QKeras rounding), else input_type.
-        in_t = graph.input.out_type
+RESULT = "convert_result.json"
 
-        def hw_inputs(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-            if conv.input_quantizer is not None:
-                import tensorflow as tf
 
-                xq = np.asarray(conv.input_quantizer(tf.constant(x)).numpy(), np.float64)
-                return raw_of_exact(xq, in_t.frac), x
-            raw = quantize(x, in_t)
-            return raw, (raw * 2.0**-in_t.frac).astype(np.float32)
+def convert_flow(flow: FlowConfig, out: Path) -> dict[str, Any]:
+    """Load the model and data, write the IR and reference files into ``out``."""
+    from asicflow.convert import qkeras_model as qk
 
-        stim = data.x[: flow.data.count]
-        x_raw, x_model = hw_inputs(stim)
-        refs = qk.reference_outputs(model, conv, x_model)
-        test_raw, test_model = hw_inputs(data.x[data.test])
-        metrics: dict[str, Any] = {
-            "data__description": data.description,
-            "data__stimuli": len(stim),
-            "data__test_samples": int(data.test.sum()),
-            "model__layers": len(graph.layers),
-            "model__weights": int(sum(lay.arrays()["weights"].size for lay in graph.layers
-                                      if lay.kind == "dense")),
-            "model__notes": graph.notes,
-        }
-        arrays: dict[str, np.ndarray] = {"x": x_raw, "test_x": test_raw}
-        if data.y is not None:
-            y_test = data.y[data.test]
-            arrays["test_y"] = y_test
-            q_pred = model.predict(test_model, batch_size=1024, verbose=0)
-            f_pred = qk.float_forward(model, data.x[data.test])
-            metrics["model__qkeras_accuracy"] = float(np.mean(np.argmax(q_pred, 1) == y_test))
-            metrics["model__float_accuracy"] = float(np.mean(np.argmax(f_pred, 1) == y_test))
-        for k, v in refs.items():
-            arrays[f"qkeras.{k}"] = v
-        graph.save(ctx.dir)
-        with (ctx.dir / "reference.npz").open("wb") as fh:
-            np.savez(fh, **arrays)
-        (ctx.dir / "graph.txt").write_text(graph.summary() + "\n\n" + "\n".join(graph.notes) + "\n")
-        ctx.note(graph.summary())
-        import tensorflow as tf
+    data = datasets.load(flow.data.source, flow.data.npz, flow.data.seed)
+    if flow.data.count > len(data.x):
+        raise ConfigError(str(flow.source), [
+            f"'data.count' is {flow.data.count} but {data.description} has only "
+            f"{len(data.x)} samples"])
+    model = qk.load_model(flow.model)
+    conv = qk.convert(model, flow.name, flow.input_type)
+    graph = conv.graph
+    for w in infer(graph, _overrides(flow)):
+        graph.notes.append("warning: " + w)
+        print("warning: " + w)
+    if data.x.shape[1] != graph.input.size:
+        raise ConfigError(str(flow.source), [
+            f"the data has {data.x.shape[1]} features but the model expects "
+            f"{graph.input.size}"])
+
+    # Hardware inputs: the model's own input quantizer (QKeras rounding), else input_type.
+    in_t = graph.input.out_type
+
+    def hw_inputs(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if conv.input_quantizer is not None:
+            import tensorflow as tf
+
+            xq = np.asarray(conv.input_quantizer(tf.constant(x)).numpy(), np.float64)
+            return raw_of_exact(xq, in_t.frac), x
+        raw = quantize(x, in_t)
+        return raw, (raw * 2.0**-in_t.frac).astype(np.float32)
+
+    stim = data.x[: flow.data.count]
+    x_raw, x_model = hw_inputs(stim)
+    refs = qk.reference_outputs(model, conv, x_model)
+    test_raw, test_model = hw_inputs(data.x[data.test])
+    metrics: dict[str, Any] = {
+        "data__description": data.description,
+        "data__stimuli": len(stim),
+        "data__test_samples": int(data.test.sum()),
+        "model__layers": len(graph.layers),
+        "model__weights": int(sum(lay.arrays()["weights"].size for lay in graph.layers
+                                  if lay.kind == "dense")),
+        "model__notes": graph.notes,
+    }
+    arrays: dict[str, np.ndarray] = {"x": x_raw, "test_x": test_raw}
+    if data.y is not None:
+        y_test = data.y[data.test]
+        arrays["test_y"] = y_test
+        q_pred = model.predict(test_model, batch_size=1024, verbose=0)
+        f_pred = qk.float_forward(model, data.x[data.test])
+        metrics["model__qkeras_accuracy"] = float(np.mean(np.argmax(q_pred, 1) == y_test))
+        metrics["model__float_accuracy"] = float(np.mean(np.argmax(f_pred, 1) == y_test))
+    for k, v in refs.items():
+        arrays[f"qkeras.{k}"] = v
+    graph.save(out)
+    with (out / "reference.npz").open("wb") as fh:
+        np.savez(fh, **arrays)
+    (out / "graph.txt").write_text(graph.summary() + "\n\n" + "\n".join(graph.notes) + "\n")
+    print(graph.summary())
+    return metrics
+
+
+def main(argv: list[str]) -> int:
+    """Child-process entry: write RESULT with metrics and versions, or the error message."""
+    flow_file, out = Path(argv[0]), Path(argv[1])
+    try:
+        data: dict[str, Any] = {"metrics": convert_flow(load_flow(flow_file), out)}
         import qkeras
+        import tensorflow as tf
 
-        ctx.versions.update({"tensorflow": tf.__version__, "qkeras": qkeras.__version__})
-        return metrics
+        data["versions"] = {"tensorflow": tf.__version__, "qkeras": qkeras.__version__}
+    except AsicflowError as exc:
+        data = {"error": str(exc)}
+        print(f"ERROR: {exc}", file=sys.stderr)
+    (out / RESULT).write_text(json.dumps(data, indent=1, default=str) + "\n")
+    return 1 if "error" in data else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -74,7 +74,7 @@ def render(flow_name: str, m: dict[str, Any], graph_txt: str) -> str:
     ]
     times = [(k.split("__")[1], v) for k, v in m.items()
              if k.startswith("flow__") and k.endswith("__runtime_s")]
-    lines += [f"- step wall times: " + ", ".join(f"{s} {v:.1f} s" for s, v in times), ""]
+    lines += ["- step wall times: " + ", ".join(f"{s} {v:.1f} s" for s, v in times), ""]
     lines += ["## Layers", "```", graph_txt.strip(), "```", ""]
     return "\n".join(lines)
 

@@ -1,0 +1,86 @@
+"""End to end through doit, as a user runs it: every level bit-exact, then incrementality."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+pytestmark = [pytest.mark.slow, pytest.mark.tools]
+
+
+def doit(tmp: Path, flows: list[Path], *args: str) -> tuple[list[str], str]:
+    env = {**os.environ, "ASICFLOW_BUILD": str(tmp / "build"),
+           "ASICFLOW_FLOWS": ":".join(str(f) for f in flows)}
+    r = subprocess.run([sys.executable, "-m", "doit", "-f", str(ROOT / "dodo.py"), *args],
+                       cwd=ROOT, env=env, capture_output=True, text=True, timeout=1800)
+    assert r.returncode == 0, r.stdout + r.stderr
+    executed = re.findall(r"^\.  (\S+)", r.stdout, flags=re.M)
+    return executed, r.stdout
+
+
+def copy_flow(tmp: Path, name: str, **changes: str) -> Path:
+    text = (ROOT / "flows" / f"{name}.yaml").read_text()
+    text = text.replace("model: ../", f"model: {ROOT}/")
+    for k, v in changes.items():
+        text = re.sub(rf"^{k}: .*$", f"{k}: {v}", text, flags=re.M)
+    p = tmp / f"{name}.yaml"
+    p.write_text(text)
+    return p
+
+
+def check_bit_exact(m: dict[str, object], vectors: int) -> None:
+    assert m["golden__vectors"] == m["csim__vectors"] == m["cosim__vectors"] == vectors
+    assert m["golden__qkeras_mismatches"] == 0
+    assert m["csim__mismatches"] == 0
+    assert m["cosim__mismatches"] == 0
+    assert m["cosim__latency_cycles"] == m["rtl__latency_cycles"]
+    assert m["cosim__ii"] == m["rtl__ii"] == 1
+
+
+def test_digits_mlp_end_to_end_then_incremental(tmp_path: Path) -> None:
+    flow = copy_flow(tmp_path, "digits_mlp")
+    executed, _ = doit(tmp_path, [flow])
+    assert "report:digits_mlp" in executed
+    fdir = tmp_path / "build" / "digits_mlp"
+    m = json.loads((fdir / "metrics.json").read_text())
+    check_bit_exact(m, 1797)
+    assert m["cosim__simulator"] == "verilator"
+    assert float(m["design__instance__area"]) > 0  # type: ignore[arg-type]
+    assert m["timing__clock_period_ns"] == 10.0
+    assert isinstance(m["timing__setup__ws"], float)
+    report = (fdir / "report.md").read_text()
+    assert "softmax" in report and "| csim (C++) vs golden | 1797 | 0 |" in report
+    for step in ("convert", "golden", "hls", "csim", "rtl", "rtl_cosim", "synth", "sta"):
+        for f in ("log.txt", "metrics.json", "config.json"):
+            assert (fdir / step / f).exists(), f"{step}/{f}"
+    assert (fdir / "csim" / "commands.sh").read_text().count("\n") >= 2
+
+    # Nothing changed: nothing runs.
+    executed, out = doit(tmp_path, [flow])
+    assert executed == [], out
+
+    # Only the clock changed: only the timing-dependent steps rerun.
+    copy_flow(tmp_path, "digits_mlp", clock_period_ns="5.0")
+    executed, out = doit(tmp_path, [flow])
+    assert sorted(executed) == ["report:digits_mlp", "sta:digits_mlp"], out
+    m2 = json.loads((fdir / "metrics.json").read_text())
+    assert m2["timing__clock_period_ns"] == 5.0
+    assert m2["design__instance__area"] == m["design__instance__area"]
+
+
+def test_second_model_jet_mlp_bit_exact(tmp_path: Path) -> None:
+    """A different network (16-64-32-32-5, 10-bit inputs): nothing is tuned to digits_mlp."""
+    flow = copy_flow(tmp_path, "jet_mlp")
+    doit(tmp_path, [flow], "rtl_cosim", "csim")
+    fdir = tmp_path / "build" / "jet_mlp"
+    m: dict[str, object] = {}
+    for step in ("convert", "golden", "csim", "rtl", "rtl_cosim"):
+        m.update(json.loads((fdir / step / "metrics.json").read_text()))
+    check_bit_exact(m, 2000)
