@@ -53,6 +53,13 @@ class SimConfig:
 
 
 @dataclass(frozen=True)
+class SynthConfig:
+    abc: str = key("fast", "ABC mapping script: 'fast' = Yosys's default without SAT sweeping "
+                           "(&fraig -x, scorr, dretime), minutes faster on arithmetic-heavy "
+                           "networks; 'full' = Yosys's default script", choices=("fast", "full"))
+
+
+@dataclass(frozen=True)
 class FlowConfig:
     model: Path = key(doc="trained QKeras model (.h5)", must_exist=True)
     name: str = key("", "flow name (default: the YAML file's name without .yaml)")
@@ -64,6 +71,7 @@ class FlowConfig:
     hls: HlsConfig = section(HlsConfig, "HLS C++ and csim")
     rtl: RtlConfig = section(RtlConfig, "RTL generation")
     sim: SimConfig = section(SimConfig, "RTL co-simulation")
+    synth: SynthConfig = section(SynthConfig, "logic synthesis")
     clock_period_ns: float = key(10.0, "target clock period", unit="ns")
     pdk: str = key("sky130hd", "PDK configuration: pdk_configs/<pdk>.yaml, or a path to one")
     pdk_root: Path | None = key(None, f"root of the PDK files (else ${'{'}ASICFLOW_PDK_ROOT{'}'})")
