@@ -60,6 +60,37 @@ class SynthConfig:
 
 
 @dataclass(frozen=True)
+class PnrConfig:
+    core_utilization: float = key(40.0, "core utilization of the floorplan: cell area / core "
+                                        "area", unit="%")
+    aspect_ratio: float = key(1.0, "core height / width of the floorplan")
+    core_margin_um: float = key(1.0, "space between the core and the die edge", unit="um")
+    place_density: float | None = key(None, "OpenROAD global placement target density (0..1); "
+                                            "default: the cell library's (0.6 for sky130hd)")
+    scheduler: str = key("local", "where SiliconCompiler runs the tools: this machine, a Slurm "
+                                  "cluster, or Docker containers", choices=("local", "slurm",
+                                                                            "docker"))
+    queue: str = key("", "slurm: the partition; docker: the image (default: SiliconCompiler's "
+                         "sc_runner image of its version, which holds every tool)")
+    tool_paths: dict[str, Path] = key({}, "folder holding a tool's executable, by "
+                                          "SiliconCompiler tool name: openroad, yosys, opensta "
+                                          "(command 'sta'), klayout; else PATH")
+    stop_after: str = key("", "last SiliconCompiler step to run (e.g. 'synthesis', "
+                              "'floorplan.init'); empty: the whole flow to GDS")
+    timeout_h: float = key(24.0, "wall-time limit of the whole SiliconCompiler run", unit="h")
+
+
+@dataclass(frozen=True)
+class ChecksConfig:
+    coverage_line_min: float = key(100.0, "ccov_check: least line coverage of the generated C++ "
+                                          "(firmware/ and the hls_src kernels) under the stimuli",
+                                   unit="%")
+    coverage_branch_min: float = key(100.0, "ccov_check: least branch coverage of the same code "
+                                            "(exception and compiler-only branches excluded)",
+                                     unit="%")
+
+
+@dataclass(frozen=True)
 class FlowConfig:
     model: Path = key(doc="trained QKeras model (.h5)", must_exist=True)
     name: str = key("", "flow name (default: the YAML file's name without .yaml)")
@@ -76,6 +107,8 @@ class FlowConfig:
     pdk: str = key("sky130hd", "PDK configuration: pdk_configs/<pdk>.yaml, or a path to one")
     pdk_root: Path | None = key(None, f"root of the PDK files (else ${'{'}ASICFLOW_PDK_ROOT{'}'})")
     corner: str = key("tt", "timing corner for synth/sta (a corner of the PDK config)")
+    pnr: PnrConfig = section(PnrConfig, "place and route through SiliconCompiler")
+    checks: ChecksConfig = section(ChecksConfig, "thresholds of the checker steps")
 
     # Set by the loader, not by users.
     source: Path = dataclasses.field(default=Path(), metadata={"internal": True})

@@ -7,6 +7,8 @@ cd "$(dirname "$0")/.."
 need_apt=()
 command -v iverilog >/dev/null 2>&1 || need_apt+=(iverilog)
 command -v sta >/dev/null 2>&1 || need_apt+=(opensta)
+command -v cppcheck >/dev/null 2>&1 || need_apt+=(cppcheck)
+command -v clang-tidy >/dev/null 2>&1 || need_apt+=(clang-tidy)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "setup: installing Debian packages: ${need_apt[*]}"
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
