@@ -39,6 +39,20 @@ class LambdaNames:
 
 
 @dataclass(frozen=True)
+class ScNames:
+    target: str = key("", "SiliconCompiler target that configures this PDK and its cell library "
+                          "(a function of siliconcompiler.targets, e.g. skywater130_demo); empty: "
+                          "asicflow builds both from this file (files, cells and 'physical')")
+    dataroot: str = key("asicflow_pdk", "dataroot name the PDK's files are registered under in "
+                                        "SiliconCompiler (lambdapdk's libraries use 'lambdapdk'); "
+                                        "asicflow points it at the PDK root, so nothing is "
+                                        "downloaded")
+    pdk: str = key("", "SiliconCompiler PDK name (default: this configuration's name)")
+    library: str = key("", "SiliconCompiler standard-cell library name (default: this "
+                           "configuration's name)")
+
+
+@dataclass(frozen=True)
 class Corner:
     liberty: str = key(doc="Liberty timing library (.lib or .lib.gz), relative to the PDK root")
     voltage_v: float = key(0.0, "supply voltage of the characterization (for the record)",
@@ -55,6 +69,8 @@ class PdkFiles:
     gds: str = key("", "standard-cell GDS, relative to the PDK root")
     verilog: list[str] = key([], "cell Verilog models (gate-level simulation), relative to the "
                                  "PDK root")
+    layer_map: str = key("", "KLayout technology/layer map (.lyt) for the GDS export of pnr, "
+                             "relative to the PDK root (pnr without a SiliconCompiler target)")
 
 
 @dataclass(frozen=True)
@@ -76,6 +92,48 @@ class PdkCells:
     tie_lo: TieCell = key(doc="cell driving constant 0")
     buffer: BufferCell = key(doc="plain buffer")
     dont_use: list[str] = key([], "cells synthesis must never map to (simple globs allowed)")
+    # Physical cells: needed by pnr when asicflow builds the SiliconCompiler library itself.
+    tap: str = key("", "well-tap cell (pnr)")
+    endcap: str = key("", "end-cap cell placed at row ends (pnr)")
+    fill: list[str] = key([], "filler cells, any order (pnr)")
+    clock_buffers: list[str] = key([], "buffers clock tree synthesis may use (pnr)")
+    hold: list[str] = key([], "delay cells for hold fixing (pnr)")
+    antenna: str = key("", "antenna diode cell (pnr)")
+
+
+@dataclass(frozen=True)
+class PnrScripts:
+    power_grid: str = key("", "OpenROAD power-grid script (pdngen Tcl), relative to the PDK root")
+    global_connect: str = key("", "OpenROAD global-connect script (supply pins to nets), "
+                                  "relative to the PDK root")
+    tapcell: str = key("", "OpenROAD tap/end-cap insertion script, relative to the PDK root")
+    tracks: str = key("", "OpenROAD routing-tracks script (optional: default from the tech "
+                          "LEF), relative to the PDK root")
+
+
+@dataclass(frozen=True)
+class PhysicalConfig:
+    """What place and route needs when no SiliconCompiler target describes the PDK."""
+
+    node_nm: float = key(0.0, "process node (for the record)", unit="nm")
+    stackup: str = key("", "metal stack name (for the record, e.g. 9M_6X_2Z)")
+    site: list[str] = key([], "standard-cell placement site(s): LEF SITE names")
+    routing_layer_min: str = key("", "lowest routing layer (LEF layer name)")
+    routing_layer_max: str = key("", "highest routing layer (LEF layer name)")
+    pin_layers_horizontal: list[str] = key([], "layers for pins on the top and bottom edges")
+    pin_layers_vertical: list[str] = key([], "layers for pins on the left and right edges")
+    rc_layer_signal: str = key("", "layer whose RC estimates signal wires before extraction")
+    rc_layer_clock: str = key("", "layer whose RC estimates clock wires before extraction")
+    place_density: float = key(0.6, "OpenROAD global placement target density (0..1)")
+    macro_halo_um: float = key(10.0, "keep-out around macros for macro placement", unit="um")
+    abc_clock_multiplier: float = key(1000.0, "factor from Liberty time units to ps for ABC "
+                                              "(1000 when the Liberty time unit is 1ns)")
+    abc_load_ff: float = key(5.0, "output load ABC assumes when mapping", unit="fF")
+    setup_corner: str = key("", "corner for setup checks (default: default_corner)")
+    hold_corner: str = key("", "corner for hold checks (default: default_corner)")
+    power_corner: str = key("", "corner for power (default: default_corner)")
+    pex_corner: str = key("typical", "parasitics corner name given to OpenROAD")
+    scripts: PnrScripts = section(PnrScripts, "OpenROAD scripts the foundry kit provides")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -83,10 +141,13 @@ class PdkConfig:
     name: str = key(doc="PDK configuration name")
     description: str = key("", "one line for reports")
     lambdapdk: LambdaNames = section(LambdaNames, "the same PDK's names in lambdapdk")
+    siliconcompiler: ScNames = section(ScNames, "how pnr sets the PDK up in SiliconCompiler")
     corners: dict[str, Corner] = key(doc="timing corners {name: {liberty, voltage_v, ...}}")
     default_corner: str = key(doc="corner used when the flow's 'corner' is empty")
     files: PdkFiles = section(PdkFiles, "physical views and models")
     cells: PdkCells = key(doc="cells synthesis and sta need")
+    physical: PhysicalConfig = section(PhysicalConfig, "place and route data (only without a "
+                                                       "SiliconCompiler target)")
 
     # Set by the loader, not by users.
     source: Path = dataclasses.field(default=Path(), metadata={"internal": True})
@@ -101,10 +162,55 @@ class PdkConfig:
         out.extend((f"files.verilog[{i}]", v) for i, v in enumerate(self.files.verilog))
         return out
 
-    def missing(self, root: Path) -> list[str]:
+    def missing(self, root: Path, pnr: bool = False) -> list[str]:
         """One problem per referenced file that does not exist under ``root``."""
-        return [f"'{k}': file not found: {root / rel}" for k, rel in self.referenced()
+        refs = self.referenced() + (self.pnr_referenced() if pnr else [])
+        return [f"'{k}': file not found: {root / rel}" for k, rel in refs
                 if not (root / rel).is_file()]
+
+    @property
+    def has_sc_target(self) -> bool:
+        return bool(self.siliconcompiler.target)
+
+    def pnr_referenced(self) -> list[tuple[str, str]]:
+        """(key, relative path) of the files pnr needs beyond synth/sta's (none with a
+        SiliconCompiler target: the target names its own files, SiliconCompiler checks them)."""
+        if self.has_sc_target:
+            return []
+        out = [("files.layer_map", self.files.layer_map)]
+        s = self.physical.scripts
+        out += [(f"physical.scripts.{k}", getattr(s, k))
+                for k in ("power_grid", "global_connect", "tapcell", "tracks") if getattr(s, k)]
+        return [(k, rel) for k, rel in out if rel]
+
+    def pnr_problems(self) -> list[str]:
+        """Keys pnr needs that this configuration leaves empty (all at once)."""
+        if self.has_sc_target:
+            return []
+        why = "(needed by pnr when 'siliconcompiler.target' is empty)"
+        need: list[tuple[str, object]] = [
+            ("files.lef", self.files.lef), ("files.tech_lef", self.files.tech_lef),
+            ("files.gds", self.files.gds), ("files.layer_map", self.files.layer_map),
+            ("cells.tap", self.cells.tap), ("cells.endcap", self.cells.endcap),
+            ("cells.fill", self.cells.fill), ("cells.clock_buffers", self.cells.clock_buffers),
+            ("physical.site", self.physical.site),
+            ("physical.routing_layer_min", self.physical.routing_layer_min),
+            ("physical.routing_layer_max", self.physical.routing_layer_max),
+            ("physical.pin_layers_horizontal", self.physical.pin_layers_horizontal),
+            ("physical.pin_layers_vertical", self.physical.pin_layers_vertical),
+            ("physical.scripts.power_grid", self.physical.scripts.power_grid),
+            ("physical.scripts.global_connect", self.physical.scripts.global_connect),
+            ("physical.scripts.tapcell", self.physical.scripts.tapcell),
+        ]
+        problems = [f"'{k}' must be set {why}" for k, v in need if not v]
+        for k in ("setup_corner", "hold_corner", "power_corner"):
+            c = getattr(self.physical, k)
+            if c and c not in self.corners:
+                problems.append(f"'physical.{k}' is {c!r}; choose one of "
+                                f"{', '.join(sorted(self.corners))}")
+        if not 0.0 < self.physical.place_density <= 1.0:
+            problems.append("'physical.place_density' must be in (0, 1]")
+        return problems
 
 
 @dataclass(frozen=True)
@@ -224,8 +330,11 @@ def find_root(cfg: PdkConfig, flow_root: Path | None,
     raise ConfigError(str(cfg.source), [_no_root_message(cfg)])
 
 
-def resolve_pdk(flow: FlowConfig) -> Pdk:
-    """The flow's PDK, root and corner, with every referenced file checked (all at once)."""
+def resolve_pdk(flow: FlowConfig, pnr: bool = False) -> Pdk:
+    """The flow's PDK, root and corner, with every referenced file checked (all at once).
+
+    With ``pnr`` also the keys and files place and route needs (see
+    :meth:`PdkConfig.pnr_problems`)."""
     base = flow.source.parent if flow.source.name else Path.cwd()
     cfg = load_pdk(flow.pdk, base, str(flow.source) if flow.source.name else "flow")
     problems: list[str] = []
@@ -233,6 +342,8 @@ def resolve_pdk(flow: FlowConfig) -> Pdk:
     if corner not in cfg.corners:
         problems.append(f"corner {corner!r} (flow 'corner') is not a corner of PDK "
                         f"'{cfg.name}'; choose one of {', '.join(sorted(cfg.corners))}")
+    if pnr:
+        problems.extend(cfg.pnr_problems())
     root: Path | None = None
     origin = ""
     try:
@@ -240,7 +351,7 @@ def resolve_pdk(flow: FlowConfig) -> Pdk:
     except ConfigError as exc:
         problems.extend(exc.problems)
     if root is not None:
-        missing = cfg.missing(root)
+        missing = cfg.missing(root, pnr=pnr)
         if missing:
             problems.append(f"PDK root {root} (from {origin}) lacks {len(missing)} file(s)")
             problems.extend(missing)
