@@ -111,6 +111,7 @@ def execute(step: Step, flow: FlowConfig, build: Path, debug: bool = False) -> d
     shutil.rmtree(scratch, ignore_errors=True)
     scratch.mkdir(parents=True)
     ctx = StepContext(flow, flow_dir, scratch)
+    ctx.note(f"asicflow step '{step.name}' for flow '{flow.name}' ({flow.source})")
     start = time.monotonic()
     try:
         metrics = dict(step.run(ctx))
