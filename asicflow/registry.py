@@ -3,18 +3,25 @@
 from __future__ import annotations
 
 from asicflow.steps.base import Step
+from asicflow.steps.ccov import CcovCheckStep, CcovStep
 from asicflow.steps.convert import ConvertStep
 from asicflow.steps.cosim import CosimStep
 from asicflow.steps.csim import CsimStep
+from asicflow.steps.design_check import DesignCheckStep
 from asicflow.steps.golden import GoldenStep
 from asicflow.steps.hls import HlsStep
+from asicflow.steps.pnr import PnrStep
+from asicflow.steps.power import PowerStep
 from asicflow.steps.report import ReportStep
 from asicflow.steps.rtl import RtlStep
 from asicflow.steps.sta import StaStep
 from asicflow.steps.synth import SynthStep
 
-STEPS: list[Step] = [ConvertStep(), GoldenStep(), HlsStep(), CsimStep(), RtlStep(), CosimStep(),
-                     SynthStep(), StaStep(), ReportStep()]
+STEPS: list[Step] = [
+    ConvertStep(), GoldenStep(), HlsStep(), CsimStep(), CcovStep(), CcovCheckStep(),
+    DesignCheckStep(), RtlStep(), CosimStep(), SynthStep(), StaStep(), PowerStep(), PnrStep(),
+    ReportStep(),
+]
 BY_NAME: dict[str, Step] = {s.name: s for s in STEPS}
 
 

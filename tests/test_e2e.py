@@ -66,10 +66,10 @@ def test_digits_mlp_end_to_end_then_incremental(tmp_path: Path) -> None:
     executed, out = doit(tmp_path, [flow])
     assert executed == [], out
 
-    # Only the clock changed: only the timing-dependent steps rerun.
+    # Only the clock changed: only the timing-dependent steps rerun (power: energy = P x T).
     copy_flow(tmp_path, "digits_mlp", clock_period_ns="5.0")
     executed, out = doit(tmp_path, [flow])
-    assert sorted(executed) == ["report:digits_mlp", "sta:digits_mlp"], out
+    assert sorted(executed) == ["power:digits_mlp", "report:digits_mlp", "sta:digits_mlp"], out
     m2 = json.loads((fdir / "metrics.json").read_text())
     assert m2["timing__clock_period_ns"] == 5.0
     assert m2["design__instance__area"] == m["design__instance__area"]

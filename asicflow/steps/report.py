@@ -10,7 +10,11 @@ from typing import Any, ClassVar
 
 from asicflow.steps.base import Step, StepContext, read_metrics, write_json
 
-SOURCES = ("convert", "golden", "csim", "rtl", "rtl_cosim", "synth", "sta")
+# Steps whose metrics the report needs (pnr is reported when present, never required: its
+# tools are not installable everywhere).
+SOURCES = ("convert", "golden", "csim", "ccov_check", "ccov", "design_check", "rtl", "rtl_cosim",
+           "synth", "sta", "power")
+OPTIONAL = ("pnr",)
 
 
 def _fmt(v: Any, spec: str = "") -> str:
@@ -68,6 +72,17 @@ def render(flow_name: str, m: dict[str, Any], graph_txt: str) -> str:
         f"| achievable clock period | {_fmt(g('timing__critical_path_ns'), '.3f')} ns "
         f"({_fmt(g('timing__fmax_mhz'), '.1f')} MHz) |",
         "",
+        "## Power (synthesis level, OpenSTA)",
+        f"- {_fmt(g('power__total_w') and g('power__total_w') * 1e3, '.2f')} mW at "
+        f"{_fmt(g('power__clock_period_ns'))} ns; energy per inference "
+        f"{_fmt(g('power__energy_per_inference_nj'), '.3f')} nJ (activity: "
+        f"{g('power__activity_source', 'n/a')}, {_fmt(g('power__activity'))})",
+        "",
+        "## C++ checks",
+        f"- coverage under the stimuli: lines {_fmt(g('ccov__line_percent'))} %, branches "
+        f"{_fmt(g('ccov__branch_percent'))} %",
+        f"- static design checks: {_fmt(g('design_check__violations'))} violations",
+        "",
         "## Throughput and run times",
         f"- csim: {_fmt(g('csim__vectors_per_s'), '.0f')} vectors/s; "
         f"rtl_cosim: {_fmt(g('cosim__vectors_per_s'), '.0f')} vectors/s",
@@ -87,7 +102,7 @@ class ReportStep(Step):
 
     def run(self, ctx: StepContext) -> dict[str, Any]:
         merged: dict[str, Any] = {}
-        for s in SOURCES:
+        for s in (*SOURCES, *OPTIONAL):
             merged.update(read_metrics(ctx.flow_dir, s))
         graph_txt = (ctx.flow_dir / "convert" / "graph.txt").read_text()
         (ctx.dir / "report.md").write_text(render(ctx.flow.name, merged, graph_txt))

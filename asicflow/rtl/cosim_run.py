@@ -1,0 +1,84 @@
+"""Build or run the cocotb co-simulation through ``cocotb_tools.runner`` (a child process).
+
+The ``rtl_cosim`` step starts this module with ``python -m asicflow.rtl.cosim_run`` through
+its one subprocess helper, so the runner's own simulator processes log into the step log and
+both commands land in ``commands.sh``::
+
+    python -m asicflow.rtl.cosim_run build --sim verilator --top mlp --source ../rtl/top.v \\
+        --build-dir sim_build
+    python -m asicflow.rtl.cosim_run test --sim verilator --top mlp --build-dir sim_build \\
+        --testbench-dir <project>/verification --stimuli ... --rtl-json ... --result result.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+TEST_MODULE = "test_network"
+# The testbench lives beside the package in a source checkout: <project>/verification.
+TESTBENCH_DIR = Path(__file__).resolve().parents[2] / "verification"
+TIMESCALE = ("1ns", "1ps")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m asicflow.rtl.cosim_run")
+    sub = p.add_subparsers(dest="action", required=True)
+    for name in ("build", "test"):
+        s = sub.add_parser(name)
+        s.add_argument("--sim", required=True, choices=("verilator", "icarus"))
+        s.add_argument("--top", required=True)
+        s.add_argument("--build-dir", required=True, type=Path)
+    b = sub.choices["build"]
+    b.add_argument("--source", required=True, type=Path, action="append")
+    t = sub.choices["test"]
+    t.add_argument("--testbench-dir", required=True, type=Path)
+    t.add_argument("--test-dir", required=True, type=Path)
+    t.add_argument("--stimuli", required=True, type=Path)
+    t.add_argument("--rtl-json", required=True, type=Path)
+    t.add_argument("--result", required=True, type=Path)
+    t.add_argument("--graph-dir", type=Path)
+    t.add_argument("--seed", type=int, default=1)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
+    os.environ.pop("PYTEST_CURRENT_TEST", None)  # the runner changes behaviour under pytest
+    from cocotb_tools.runner import get_results, get_runner
+
+    runner = get_runner(args.sim)
+    if args.action == "build":
+        runner.build(sources=[s.resolve() for s in args.source], hdl_toplevel=args.top,
+                     build_dir=args.build_dir.resolve(), timescale=TIMESCALE, always=True)
+        for pch in args.build_dir.glob("*.gch"):  # Verilator's precompiled headers: ~140 MB
+            pch.unlink()
+        return 0
+    sys.path.insert(0, str(args.testbench_dir.resolve()))  # the runner exports sys.path
+    env = {"ASICFLOW_STIMULI": str(args.stimuli.resolve()),
+           "ASICFLOW_RTL_JSON": str(args.rtl_json.resolve()),
+           "ASICFLOW_RESULT": str(args.result.resolve()),
+           "ASICFLOW_SEED": str(args.seed)}
+    if args.graph_dir is not None:
+        env["ASICFLOW_GRAPH_DIR"] = str(args.graph_dir.resolve())
+    args.result.unlink(missing_ok=True)
+    xml = runner.test(test_module=TEST_MODULE, hdl_toplevel=args.top,
+                      hdl_toplevel_lang="verilog", build_dir=args.build_dir.resolve(),
+                      test_dir=args.test_dir.resolve(), extra_env=env, timescale=TIMESCALE,
+                      results_xml=str((args.test_dir / "results.xml").resolve()))
+    try:
+        tests, failed = get_results(xml)
+        logging.getLogger("cosim").info("%d cocotb test(s), %d failed", tests, failed)
+    except RuntimeError as exc:
+        logging.getLogger("cosim").error("%s", exc)
+    # A failing comparison is reported by the step from the result file; no result = error.
+    return 0 if args.result.is_file() else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

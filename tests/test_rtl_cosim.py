@@ -1,0 +1,281 @@
+"""Native Verilog generator, the rtl step (Verilator lint) and the rtl_cosim step (cocotb).
+
+Real runs: Verilator and Icarus simulate the generated Verilog against the golden model; the
+Verilog cast is checked against ``asicflow.fixed.cast`` on every input of small types, for
+every rounding and overflow mode.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import json
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+from graphs import random_inputs, random_mlp
+
+from asicflow.config import FlowConfig, SimConfig
+from asicflow.errors import CheckFailed, ToolMissing
+from asicflow.fixed import OVERFLOW, ROUNDING, FixedType, cast
+from asicflow.ir import Activation, Dense, Graph, Input, Layer
+from asicflow.precision import Override, infer
+from asicflow.rtl import cast as rtl_cast
+from asicflow.rtl import generate
+from asicflow.rtl.csd import csd
+from asicflow.rtl.tools import find_verilator, tool_path
+from asicflow.rtl.verilog import Module, Sig, identifier
+from asicflow.steps.base import execute
+from asicflow.steps.cosim import CosimStep
+from asicflow.steps.rtl import LINT_FLAGS, RtlStep
+from asicflow.stimuli import load_stimuli, write_stimuli
+
+
+def prepare(build: Path, graph: Graph, name: str, n: int, sim: str = "verilator") -> FlowConfig:
+    """What the convert and golden steps would leave in ``build/<name>``."""
+    graph.save(build / name / "convert")
+    write_stimuli(graph, random_inputs(graph, n), build / name / "golden")
+    flow = FlowConfig(model=Path("unused.h5"), name=name)
+    return dataclasses.replace(flow, sim=SimConfig(simulator=sim))
+
+
+def rtl_and_cosim(build: Path, flow: FlowConfig) -> dict[str, object]:
+    execute(RtlStep(), flow, build=build)
+    return execute(CosimStep(), flow, build=build)
+
+
+def assert_cosim_clean(metrics: dict[str, object], n: int, latency: int, sim: str) -> None:
+    assert metrics["cosim__vectors"] == n
+    assert metrics["cosim__mismatches"] == 0
+    assert metrics["cosim__latency_cycles"] == latency
+    assert metrics["cosim__ii"] == 1
+    assert metrics["cosim__simulator"] == sim
+
+
+def override_graph() -> Graph:
+    """Standalone quantizers, rounded products, saturation, a zero row and a zero column."""
+    rng = np.random.default_rng(11)
+    w0 = rng.integers(-32, 32, (10, 8))
+    w0[3, :] = 0  # input 3 meets only zero weights
+    w0[:, 5] = 0  # output 5 is its bias
+    w1 = rng.integers(-8, 8, (8, 5))
+    layers: list[Layer] = [
+        Input("input", "input", 10, FixedType(9, 3, True, "RND_CONV", "SAT")),
+        Activation("in_q", "in_q", 10, FixedType(7, 2, True, "RND_INF", "SAT_SYM")),
+        Dense("dense0", "fc1", 8, FixedType(1, 1), n_in=10, weight_type=FixedType(6, 0),
+              bias_type=FixedType(9, 2), weights=w0, bias=rng.integers(-256, 256, 8)),
+        Activation("relu0", "relu0", 8, FixedType(6, 2, False, "RND_ZERO", "SAT"), relu=True),
+        Activation("q0", "q0", 8, FixedType(4, 1, False, "RND_MIN_INF", "SAT_ZERO")),
+        Dense("dense1", "fc2", 5, FixedType(1, 1), n_in=8, weight_type=FixedType(4, 1, True),
+              bias_type=FixedType(6, 3), weights=w1, bias=rng.integers(-32, 32, 5)),
+    ]
+    graph = Graph("overrides", layers)
+    t = FixedType.parse
+    infer(graph, {  # products have 11 fractional bits; the accumulators keep fewer: rounding
+        "dense0": Override(t("ac_fixed<13, 5, true, AC_RND_CONV>"),
+                           t("ac_fixed<7, 3, true, AC_TRN_ZERO, AC_SAT>")),
+        "dense1": Override(t("ac_fixed<9, 4, true, AC_RND>"),
+                           t("ac_fixed<5, 2, true, AC_RND_INF, AC_SAT_SYM>")),
+    })
+    return graph
+
+
+# -- no tools ------------------------------------------------------------------------------
+
+def test_csd_is_canonical() -> None:
+    for w in range(-300, 301):
+        digits = csd(w)
+        assert sum(d << k for k, d in digits) == w
+        shifts = [k for k, _ in digits]
+        assert all(b - a >= 2 for a, b in itertools.pairwise(shifts))  # non-adjacent
+        assert len(digits) <= (abs(w).bit_length() + 2) // 2 + 1
+
+
+def test_generator_structure() -> None:
+    g = random_mlp([8, 4, 3], seed=0)
+    design = generate(g, "my-net")
+    info = design.info
+    assert info["top"] == "my_net" and "module my_net (" in design.verilog
+    assert info["latency_cycles"] == 3 and info["ii"] == 1
+    assert info["stages"] == [["dense0", "relu0"], ["dense1"]]
+    assert info["ports"]["in_data"] == 8 * 8 and info["ports"]["out_data"] == 3 * 13
+    probes = {p["name"]: (p["signal"], p["cycle"]) for p in info["layers"]}
+    assert probes == {"input": ("input_q", 1), "dense0": ("dense0_y", 1),
+                      "relu0": ("relu0_q", 2), "dense1": ("dense1_q", 3)}
+    assert "if (rst) valid_q <= 3'h0;" in design.verilog
+    assert identifier("module") == "module_" and identifier("3x-y") == "n3x_y"
+
+
+# -- Verilog cast against asicflow.fixed.cast, every mode, every input ---------------------
+
+SRC_FRAC = 4
+CAST_SOURCES = {  # name: (width, signed, lo, hi) of the source value
+    "src_s": (6, True, -32, 31),
+    "src_u": (6, False, 0, 63),
+    "src_r": (7, True, -21, 9),  # a declared field wider than the value range
+}
+
+
+def cast_cases() -> list[FixedType]:
+    out = []
+    for shift, width, signed, r, o in itertools.product((-2, 0, 1, 2, 3, 6, 8), (3, 7),
+                                                        (True, False), ROUNDING, OVERFLOW):
+        frac = SRC_FRAC - shift
+        out.append(FixedType(width, width - frac, signed, r, o))
+    return out
+
+
+def cast_module(name: str, width: int, signed: bool, lo: int, hi: int,
+                dsts: list[FixedType]) -> str:
+    """One module per cast (so lint sees each alone) and a wrapper ``name`` of them all."""
+    texts = []
+    for k, d in enumerate(dsts):
+        m = Module(f"{name}_c{k}")
+        m.port("input", "x", width)
+        m.port("output", "y", d.width)
+        y = rtl_cast.cast(m, Sig("x", 0, width, signed, lo, hi), SRC_FRAC, d, "c")
+        m.body.append(f"assign y = {m.fit(y, d.width)};")
+        m.unused_sink()
+        texts.append(m.text())
+    total = sum(d.width for d in dsts)
+    lines = [f"module {name} (input wire [{width - 1}:0] x, output wire [{total - 1}:0] y);"]
+    pos = 0
+    for k, d in enumerate(dsts):
+        lines.append(f"    {name}_c{k} u{k} (.x(x), .y(y[{pos + d.width - 1}:{pos}]));")
+        pos += d.width
+    return "\n".join([*texts, *lines, "endmodule", ""])
+
+
+def cast_testbench(dsts: list[FixedType]) -> str:
+    lines = ["`timescale 1ns/1ps", "module tb;"]
+    body = []
+    for name, (width, _, lo, hi) in CAST_SOURCES.items():
+        out_w = sum(d.width for d in dsts)
+        lines += [f"reg [{width - 1}:0] {name}_x;", f"wire [{out_w - 1}:0] {name}_y;",
+                  f"{name} u_{name} (.x({name}_x), .y({name}_y));"]
+        body += [f"for (i = {lo}; i <= {hi}; i = i + 1) begin",
+                 f"  {name}_x = i; #1; $display(\"{name} %0d %h\", i, {name}_y);", "end"]
+    return "\n".join([*lines, "integer i;", "initial begin", *body, "$finish;", "end",
+                      "endmodule", ""])
+
+
+@pytest.mark.tools
+def test_verilog_cast_matches_fixed_cast_exhaustively(tmp_path: Path) -> None:
+    dsts = cast_cases()
+    files = []
+    for name, (width, signed, lo, hi) in CAST_SOURCES.items():
+        path = tmp_path / f"{name}.v"
+        path.write_text(cast_module(name, width, signed, lo, hi, dsts))
+        files.append(path)
+        lint = subprocess.run([find_verilator(), *LINT_FLAGS, "--top-module", name, str(path)],
+                              capture_output=True, text=True, env={"PATH": tool_path()})
+        assert lint.returncode == 0, lint.stderr
+    (tmp_path / "tb.v").write_text(cast_testbench(dsts))
+    subprocess.run(["iverilog", "-g2005", "-o", str(tmp_path / "tb.vvp"), str(tmp_path / "tb.v"),
+                    *map(str, files)], check=True)
+    out = subprocess.run(["vvp", "-n", str(tmp_path / "tb.vvp")], check=True,
+                         capture_output=True, text=True).stdout
+    seen = {name: 0 for name in CAST_SOURCES}
+    for line in out.splitlines():
+        parts = line.split()
+        if len(parts) != 3 or parts[0] not in CAST_SOURCES:
+            continue
+        name, v, bits = parts[0], int(parts[1]), int(parts[2], 16)
+        seen[name] += 1
+        pos = 0
+        for d in dsts:
+            raw = bits >> pos & ((1 << d.width) - 1)
+            pos += d.width
+            got = raw - (1 << d.width) if d.signed and raw >> (d.width - 1) else raw
+            want = int(cast(np.array([v]), SRC_FRAC, d)[0])
+            assert got == want, f"{name}: cast({v}, frac {SRC_FRAC}) to {d.ac()}: {got} != {want}"
+    assert seen == {n: hi - lo + 1 for n, (_, _, lo, hi) in CAST_SOURCES.items()}
+
+
+# -- rtl step -----------------------------------------------------------------------------
+
+@pytest.mark.tools
+def test_rtl_step_writes_linted_verilog(tmp_path: Path) -> None:
+    g = override_graph()
+    flow = prepare(tmp_path, g, "lint_me", 10)
+    metrics = execute(RtlStep(), flow, build=tmp_path)
+    folder = tmp_path / "lint_me" / "rtl"
+    info = json.loads((folder / "rtl.json").read_text())
+    assert info["top"] == "lint_me" and "module lint_me (" in (folder / "top.v").read_text()
+    assert info["stages"] == [["in_q"], ["dense0", "relu0"], ["q0"], ["dense1"]]
+    assert metrics["rtl__latency_cycles"] == info["latency_cycles"] == 5
+    assert metrics["rtl__ii"] == 1 and metrics["rtl__lint_warnings"] == 0
+    assert info["input"] == {"size": 10, "width": 9, "signed": True,
+                             "type": "ac_fixed<9, 3, true, AC_RND_CONV, AC_SAT>"}
+    assert "unused_bits" in (folder / "top.v").read_text()  # input 3 only meets zero weights
+    commands = (folder / "commands.sh").read_text()
+    assert " ".join(LINT_FLAGS) in commands
+    config = json.loads((folder / "config.json").read_text())
+    assert config["config"] == {"name": "lint_me", "rtl.generator": "native"}
+    assert config["versions"]["verilator"]
+
+
+# -- rtl_cosim ----------------------------------------------------------------------------
+
+@pytest.mark.tools
+@pytest.mark.parametrize("name, graph, latency", [
+    ("digits_mlp", random_mlp([64, 16, 10], seed=0), 3),
+    ("deep_mlp", random_mlp([16, 64, 32, 32, 5], seed=3, w_bits=4, act_bits=8, sparsity=0.5,
+                            in_type=FixedType(10, 4, False, "TRN", "WRAP")), 5),
+])
+def test_cosim_verilator_bit_exact(tmp_path: Path, name: str, graph: Graph,
+                                   latency: int) -> None:
+    flow = prepare(tmp_path, graph, name, 1000)
+    metrics = rtl_and_cosim(tmp_path, flow)
+    assert_cosim_clean(metrics, 1000, latency, "verilator")
+    result = json.loads((tmp_path / name / "rtl_cosim" / "result.json").read_text())
+    assert result["passes"]["gaps"]["mismatches"] == 0
+    assert result["passes"]["gaps"]["cycles"] > result["passes"]["stream"]["cycles"]
+    assert float(metrics["cosim__vectors_per_s"]) > 1000  # type: ignore[arg-type]
+
+
+@pytest.mark.tools
+def test_cosim_rounding_and_saturation(tmp_path: Path) -> None:
+    graph = override_graph()
+    flow = prepare(tmp_path, graph, "overrides", 1000)
+    golden = load_stimuli(tmp_path / "overrides" / "golden")
+    for name in ("in_q", "dense0", "q0", "dense1"):  # the modes must actually act
+        t = graph.layer(name).out_type
+        assert np.isin(golden[f"layer.{name}"], [t.raw_min, t.raw_max, -t.raw_max]).any()
+    assert (golden["layer.q0"] == 0).any()
+    assert_cosim_clean(rtl_and_cosim(tmp_path, flow), 1000, 5, "verilator")
+
+
+@pytest.mark.tools
+def test_cosim_icarus_bit_exact(tmp_path: Path) -> None:
+    flow = prepare(tmp_path, random_mlp([64, 16, 10], seed=1), "icarus_mlp", 200, "icarus")
+    assert_cosim_clean(rtl_and_cosim(tmp_path, flow), 200, 3, "icarus")
+
+
+@pytest.mark.tools
+def test_cosim_mismatch_fails_and_keeps_good_result(tmp_path: Path) -> None:
+    flow = prepare(tmp_path, random_mlp([12, 6, 4], seed=2), "broken", 50, "icarus")
+    rtl_and_cosim(tmp_path, flow)
+    good = tmp_path / "broken" / "rtl_cosim"
+    before = {p.name: p.read_bytes() for p in (good / "metrics.json", good / "result.json")}
+    golden = tmp_path / "broken" / "golden"
+    stim = load_stimuli(golden)
+    stim["y"][7, 2] += 1
+    stim["layer.dense1"][7, 2] += 1
+    stim["layer.dense0"][7, 4] += 1  # as if the first layer's golden output were wrong
+    with (golden / "stimuli.npz").open("wb") as fh:
+        np.savez(fh, **stim)
+    with pytest.raises(CheckFailed, match=r"(?s)stimulus 7, output 2: expected raw .*layer 'dense0'"
+                                          r" \(from Keras 'dense0'\), stimulus 7, index 4"):
+        execute(CosimStep(), flow, build=tmp_path)
+    assert {p: (good / p).read_bytes() for p in before} == before
+    assert (tmp_path / "broken" / "rtl_cosim.failed" / "result.json").is_file()
+
+
+def test_cosim_missing_simulator(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    flow = prepare(tmp_path, random_mlp([4, 2], seed=0), "nosim", 4, "icarus")
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    with pytest.raises(ToolMissing, match="apt-get install iverilog"):
+        execute(CosimStep(), flow, build=tmp_path)

@@ -1,0 +1,244 @@
+"""cocotb testbench: stream golden stimuli through a generated network and compare bit exactly.
+
+Reads its inputs from the environment (set by ``asicflow.rtl.cosim_run``):
+
+``ASICFLOW_STIMULI``   ``golden/stimuli.npz`` (raw ``x``, golden ``y``, ``layer.<name>``)
+``ASICFLOW_RTL_JSON``  ``rtl/rtl.json`` (widths, latency, per-layer probe signals)
+``ASICFLOW_RESULT``    where to write the JSON result
+``ASICFLOW_GRAPH_DIR`` optional: the IR folder (``convert/``), to name the first diverging layer
+``ASICFLOW_SEED``      optional: seed of the random in_valid gaps of the second pass
+
+Pass 1 drives every stimulus back to back (in_valid high every cycle) and measures
+throughput; pass 2 drives them again with random in_valid gaps. Inputs are written and
+outputs sampled at the falling clock edge, one whole-bus write per cycle. On a mismatch the
+first failing stimulus is replayed alone while every layer's named register/net is read, to
+report the first layer that diverges from the golden per-layer outputs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import time
+from pathlib import Path
+from typing import Any
+
+import cocotb
+import numpy as np
+from cocotb.clock import Clock
+
+GAP_PROBABILITY = 0.3
+
+
+def pack(x: np.ndarray, width: int) -> list[int]:
+    """Rows of raw integers -> bus values (element i at bits [i*width +: width])."""
+    n, size = x.shape
+    u = np.asarray(x, np.int64).astype(np.uint64) & np.uint64((1 << width) - 1)
+    bits = ((u[:, :, None] >> np.arange(width, dtype=np.uint64)) & np.uint64(1)).astype(np.uint8)
+    packed = np.packbits(bits.reshape(n, size * width), axis=1, bitorder="little")
+    return [int.from_bytes(row.tobytes(), "little") for row in packed]
+
+
+def unpack(values: list[int], size: int, width: int, signed: bool) -> np.ndarray:
+    """Bus values -> rows of raw integers (two's complement when ``signed``)."""
+    if not values:
+        return np.zeros((0, size), np.int64)
+    nbytes = (size * width + 7) // 8
+    raw = np.frombuffer(b"".join(v.to_bytes(nbytes, "little") for v in values), np.uint8)
+    bits = np.unpackbits(raw.reshape(len(values), nbytes), axis=1, bitorder="little")
+    bits = bits[:, :size * width].reshape(len(values), size, width).astype(np.int64)
+    out = (bits << np.arange(width, dtype=np.int64)).sum(axis=2)
+    if signed:
+        out = np.where(out >> (width - 1) & 1, out - (1 << width), out)
+    return out
+
+
+def read(handle: Any) -> int | None:
+    """A bus value as an unsigned int, or None when any bit is X or Z."""
+    try:
+        return int(handle.value.to_unsigned())
+    except ValueError:
+        return None
+
+
+class Bench:
+    def __init__(self, dut: Any, info: dict[str, Any]) -> None:
+        self.dut = dut
+        self.info = info
+        self.fe = dut.clk.falling_edge
+        self.latency = int(info["latency_cycles"])
+
+    async def reset(self) -> None:
+        self.dut.in_valid.value = 0
+        self.dut.rst.value = 1
+        for _ in range(2):
+            await self.fe
+        self.dut.rst.value = 0
+        await self.fe
+
+    async def stream(self, packed: list[int], gaps: random.Random | None) -> dict[str, Any]:
+        """Drive all of ``packed``; outputs and the cycle each input/output was seen."""
+        dut, fe = self.dut, self.fe
+        in_data, in_valid = dut.in_data, dut.in_valid
+        out_valid, out_data = dut.out_valid, dut.out_data
+        n = len(packed)
+        outs: list[int | None] = []
+        out_cycles: list[int] = []
+        drive_cycles: list[int] = []
+        cycle, k, valid = 0, 0, False
+        guard = self.latency + 16
+        start = time.perf_counter()
+        while len(outs) < n:
+            want = k < n and (gaps is None or gaps.random() >= GAP_PROBABILITY)
+            if want:
+                in_data.value = packed[k]
+                drive_cycles.append(cycle)
+                k += 1
+            elif gaps is not None and k < n:
+                in_data.value = packed[gaps.randrange(n)]  # data without valid is ignored
+            if want != valid:
+                in_valid.value = int(want)
+                valid = want
+            await fe
+            cycle += 1
+            if out_valid.value == 1:
+                outs.append(read(out_data))
+                out_cycles.append(cycle)
+            if k == n and cycle - drive_cycles[-1] > guard:
+                break  # outputs missing
+        seconds = time.perf_counter() - start
+        if valid:
+            in_valid.value = 0
+        for _ in range(self.latency + 2):  # drain: nothing more may come out
+            await fe
+            cycle += 1
+            if out_valid.value == 1:
+                outs.append(read(out_data))
+                out_cycles.append(cycle)
+        return {"outs": outs, "out_cycles": out_cycles, "drive_cycles": drive_cycles,
+                "cycles": cycle, "seconds": seconds}
+
+    async def probe(self, packed: int) -> dict[str, np.ndarray | None]:
+        """Replay one stimulus alone and read every layer's named signal at its cycle
+        (None for a signal holding X or Z)."""
+        await self.reset()
+        self.dut.in_data.value = packed
+        self.dut.in_valid.value = 1
+        got: dict[str, np.ndarray | None] = {}
+        for cycle in range(1, self.latency + 1):
+            await self.fe
+            self.dut.in_valid.value = 0
+            for p in self.info["layers"]:
+                if p["cycle"] == cycle:
+                    value = read(getattr(self.dut, p["signal"]))
+                    got[p["name"]] = None if value is None else unpack(
+                        [value], p["size"], p["width"], p["signed"])[0]
+        return got
+
+
+def compare(name: str, run: dict[str, Any], y: np.ndarray, info: dict[str, Any]
+            ) -> dict[str, Any]:
+    """Per-pass figures: mismatching vectors, first mismatch, latencies."""
+    o = info["output"]
+    n = y.shape[0]
+    values = run["outs"][:n]
+    unknown = {i for i, v in enumerate(values) if v is None}  # X or Z on out_data
+    got = unpack([v or 0 for v in values], o["size"], o["width"], o["signed"])
+    bad = [i for i in range(got.shape[0]) if i in unknown or not np.array_equal(got[i], y[i])]
+    missing = n - got.shape[0]
+    extra = max(len(run["outs"]) - n, 0)
+    first = None
+    if bad:
+        s = bad[0]
+        j = 0 if s in unknown else int(np.flatnonzero(got[s] != y[s])[0])
+        first = {"pass": name, "stimulus": s, "output": j, "expected": int(y[s, j]),
+                 "got": "X" if s in unknown else int(got[s, j])}
+    elif missing:
+        first = {"pass": name, "stimulus": got.shape[0], "output": None, "expected": None,
+                 "got": None}
+    lat = [o_ - d for o_, d in zip(run["out_cycles"], run["drive_cycles"], strict=False)]
+    gaps = np.diff(run["out_cycles"][:n]) if n > 1 else np.ones(1, np.int64)
+    return {"vectors": n, "mismatches": len(bad) + missing + extra, "missing": missing,
+            "extra": extra, "first_mismatch": first, "cycles": run["cycles"],
+            "seconds": round(run["seconds"], 4),
+            "vectors_per_s": round(n / run["seconds"], 1) if run["seconds"] > 0 else None,
+            "latency_min": min(lat, default=None), "latency_max": max(lat, default=None),
+            "max_output_interval": int(gaps.max()) if len(gaps) else None}
+
+
+def divergence(info: dict[str, Any], stim: dict[str, np.ndarray], s: int,
+               got: dict[str, np.ndarray | None]) -> str | None:
+    """The first layer whose output differs for stimulus ``s`` (golden.first_divergence)."""
+    expected: dict[str, np.ndarray] = {}
+    actual: dict[str, np.ndarray] = {}
+    for p in info["layers"]:
+        name = p["name"]
+        if f"layer.{name}" not in stim or name not in got:
+            continue
+        value = got[name]
+        if value is None:  # layers before it agree (else reported below): X/Z starts here
+            unknown = f"layer '{name}', stimulus {s}: signal {p['signal']} holds X or Z"
+            return _first(expected, actual, s) or unknown
+        expected[name] = stim[f"layer.{name}"]
+        actual[name] = expected[name].copy()
+        actual[name][s] = value
+    return _first(expected, actual, s)
+
+
+def _first(expected: dict[str, np.ndarray], actual: dict[str, np.ndarray], s: int
+           ) -> str | None:
+    graph_dir = os.environ.get("ASICFLOW_GRAPH_DIR")
+    if graph_dir and (Path(graph_dir) / "graph.json").is_file():
+        from asicflow.golden import first_divergence
+        from asicflow.ir import Graph
+
+        return first_divergence(Graph.load(Path(graph_dir)), expected, actual)
+    for name in expected:  # no graph: the same report without the Keras layer names
+        bad = np.flatnonzero(expected[name][s] != actual[name][s])
+        if bad.size:
+            i = int(bad[0])
+            return (f"layer '{name}', stimulus {s}, index {i}: expected raw "
+                    f"{int(expected[name][s, i])}, got {int(actual[name][s, i])}")
+    return None
+
+
+@cocotb.test()
+async def network_matches_golden(dut: Any) -> None:
+    info = json.loads(Path(os.environ["ASICFLOW_RTL_JSON"]).read_text())
+    with np.load(os.environ["ASICFLOW_STIMULI"]) as npz:
+        stim = {k: npz[k].astype(np.int64) for k in npz.files}
+    x, y = stim["x"], stim["y"]
+    packed = pack(x, int(info["input"]["width"]))
+    bench = Bench(dut, info)
+    Clock(dut.clk, 10, unit="ns").start()
+    await bench.reset()
+
+    stream = compare("stream", await bench.stream(packed, None), y, info)
+    seed = int(os.environ.get("ASICFLOW_SEED", "1"))
+    await bench.reset()
+    gaps = compare("gaps", await bench.stream(packed, random.Random(seed)), y, info)
+
+    first = stream["first_mismatch"] or gaps["first_mismatch"]
+    where = None
+    if first is not None and first["stimulus"] < x.shape[0]:
+        s = first["stimulus"]
+        where = divergence(info, stim, s, await bench.probe(packed[s]))
+    lat = {v for p in (stream, gaps) for v in (p["latency_min"], p["latency_max"])
+           if v is not None}
+    result = {
+        "simulator": cocotb.SIM_NAME,
+        "vectors": int(x.shape[0]),
+        "mismatches": stream["mismatches"] + gaps["mismatches"],
+        "first_mismatch": first,
+        "divergence": where,
+        "latency_cycles": stream["latency_min"],
+        "latency_constant": len(lat) == 1,
+        "latency_expected": bench.latency,
+        "ii": stream["max_output_interval"] if stream["mismatches"] == 0 else None,
+        "vectors_per_s": stream["vectors_per_s"],
+        "passes": {"stream": stream, "gaps": gaps},
+    }
+    Path(os.environ["ASICFLOW_RESULT"]).write_text(json.dumps(result, indent=1) + "\n")
+    assert result["mismatches"] == 0, f"{result['mismatches']} mismatches: {first}; {where}"
+    assert len(lat) == 1, f"latency is not constant: {sorted(lat)}"
