@@ -48,8 +48,9 @@ class Activity:
         return sum(1 for b in self.bits if signals is None or b.signal in signals)
 
 
-def read_activity(path: Path, ports: Collection[str], clock: str,
-                  nets: Collection[str] = ()) -> Activity:
+def read_activity(
+    path: Path, ports: Collection[str], clock: str, nets: Collection[str] = ()
+) -> Activity:
     """Activity of every bit of ``ports`` (all required) and of those ``nets`` the dump has,
     from a ``.vcd`` or ``.saif`` file (see the module docstring)."""
     if path.suffix == ".vcd":
@@ -59,8 +60,9 @@ def read_activity(path: Path, ports: Collection[str], clock: str,
     raise AsicflowError(f"{path}: activity files must be .vcd or .saif")
 
 
-def _pick_scope(path: Path, scopes: dict[tuple[str, ...], set[str]], ports: set[str],
-                clock: str, nets: set[str]) -> tuple[str, ...]:
+def _pick_scope(
+    path: Path, scopes: dict[tuple[str, ...], set[str]], ports: set[str], clock: str, nets: set[str]
+) -> tuple[str, ...]:
     wanted = ports | {clock}
     hits = [s for s, names in scopes.items() if wanted <= names]
     if not hits:
@@ -69,6 +71,7 @@ def _pick_scope(path: Path, scopes: dict[tuple[str, ...], set[str]], ports: set[
 
 
 # --- VCD -----------------------------------------------------------------------------------
+
 
 def _vcd_tokens(path: Path) -> Iterator[str]:
     with path.open(errors="replace") as fh:
@@ -182,8 +185,14 @@ def _read_vcd(path: Path, ports: set[str], clock: str, nets: set[str]) -> Activi
     for name in measured:
         _, width, lsb = signals[where][name]
         for b in range(width):
-            bits.append(BitActivity(name, None if lsb is None else lsb + b,
-                                    toggles[name][b] / edges, high[name][b] / span))
+            bits.append(
+                BitActivity(
+                    name,
+                    None if lsb is None else lsb + b,
+                    toggles[name][b] / edges,
+                    high[name][b] / span,
+                )
+            )
     return Activity(path, "/".join(where), float(edges), bits)
 
 
@@ -214,8 +223,9 @@ def _read_saif(path: Path, ports: set[str], clock: str, nets: set[str]) -> Activ
     top = next((n for n in tree if isinstance(n, list) and n and n[0] == "SAIFILE"), None)
     if top is None:
         raise AsicflowError(f"{path}: not a SAIF file (no SAIFILE)")
-    duration = next((float(str(n[1])) for n in top
-                     if isinstance(n, list) and n[:1] == ["DURATION"]), 0.0)
+    duration = next(
+        (float(str(n[1])) for n in top if isinstance(n, list) and n[:1] == ["DURATION"]), 0.0
+    )
     # instance path -> net name (bit-blasted, e.g. a[3]) -> {T0, T1, TX, TC}
     found: dict[tuple[str, ...], dict[str, dict[str, float]]] = {}
 
@@ -230,8 +240,10 @@ def _read_saif(path: Path, ports: set[str], clock: str, nets: set[str]) -> Activ
                 for net in child[1:]:
                     if isinstance(net, list) and net:
                         found.setdefault(where, {})[str(net[0])] = {
-                            str(k[0]): float(str(k[1])) for k in net[1:]
-                            if isinstance(k, list) and len(k) > 1}
+                            str(k[0]): float(str(k[1]))
+                            for k in net[1:]
+                            if isinstance(k, list) and len(k) > 1
+                        }
 
     walk(top, ())
 
@@ -239,8 +251,9 @@ def _read_saif(path: Path, ports: set[str], clock: str, nets: set[str]) -> Activ
         m = _SAIF_BIT.match(net)
         return m.group(1) if m else net
 
-    where = _pick_scope(path, {s: {base(n) for n in v} for s, v in found.items()}, ports,
-                        clock, nets)
+    where = _pick_scope(
+        path, {s: {base(n) for n in v} for s, v in found.items()}, ports, clock, nets
+    )
     records = found[where]
     edges = records.get(clock, {}).get("TC", 0.0) / 2.0
     if edges <= 0:
@@ -252,6 +265,12 @@ def _read_saif(path: Path, ports: set[str], clock: str, nets: set[str]) -> Activ
             continue
         m = _SAIF_BIT.match(net)
         span = duration or (rec.get("T0", 0) + rec.get("T1", 0) + rec.get("TX", 0))
-        bits.append(BitActivity(name, int(m.group(2)) if m else None, rec.get("TC", 0.0) / edges,
-                                rec.get("T1", 0.0) / span if span else 0.5))
+        bits.append(
+            BitActivity(
+                name,
+                int(m.group(2)) if m else None,
+                rec.get("TC", 0.0) / edges,
+                rec.get("T1", 0.0) / span if span else 0.5,
+            )
+        )
     return Activity(path, "/".join(where), edges, bits)

@@ -19,10 +19,17 @@ BUILD_ENV = "ASICFLOW_BUILD"
 
 @dataclass(frozen=True)
 class DataConfig:
-    source: str = key("sklearn_digits", "where stimuli come from",
-                      choices=("sklearn_digits", "synthetic_jets", "npz"))
-    npz: Path | None = key(None, "with source 'npz': file with array 'x' (and optional labels "
-                                 "'y', optional boolean 'test' mask)", must_exist=True)
+    source: str = key(
+        "sklearn_digits",
+        "where stimuli come from",
+        choices=("sklearn_digits", "synthetic_jets", "npz"),
+    )
+    npz: Path | None = key(
+        None,
+        "with source 'npz': file with array 'x' (and optional labels "
+        "'y', optional boolean 'test' mask)",
+        must_exist=True,
+    )
     count: int = key(1000, "number of stimuli (at most the dataset size)")
     seed: int = key(0, "seed for synthetic datasets")
 
@@ -35,9 +42,13 @@ class LayerPrecision:
 
 @dataclass(frozen=True)
 class HlsConfig:
-    ac_include: Path | None = key(None, "folder holding ac_types headers (ac_fixed.h), e.g. a "
-                                        "Catapult install's shared/include; default: the copy "
-                                        "in the hls4ml wheel", must_exist=True)
+    ac_include: Path | None = key(
+        None,
+        "folder holding ac_types headers (ac_fixed.h), e.g. a "
+        "Catapult install's shared/include; default: the copy "
+        "in the hls4ml wheel",
+        must_exist=True,
+    )
     cxx: str = key("g++", "C++ compiler for csim")
     cxxflags: list[str] = key(["-O2", "-std=c++17"], "C++ compiler flags for csim")
 
@@ -49,45 +60,73 @@ class RtlConfig:
 
 @dataclass(frozen=True)
 class SimConfig:
-    simulator: str = key("verilator", "RTL simulator for rtl_cosim", choices=("verilator", "icarus"))
+    simulator: str = key(
+        "verilator", "RTL simulator for rtl_cosim", choices=("verilator", "icarus")
+    )
 
 
 @dataclass(frozen=True)
 class SynthConfig:
-    abc: str = key("fast", "ABC mapping script: 'fast' = Yosys's default without SAT sweeping "
-                           "(&fraig -x, scorr, dretime), minutes faster on arithmetic-heavy "
-                           "networks; 'full' = Yosys's default script", choices=("fast", "full"))
+    abc: str = key(
+        "fast",
+        "ABC mapping script: 'fast' = Yosys's default without SAT sweeping "
+        "(&fraig -x, scorr, dretime), minutes faster on arithmetic-heavy "
+        "networks; 'full' = Yosys's default script",
+        choices=("fast", "full"),
+    )
 
 
 @dataclass(frozen=True)
 class PnrConfig:
-    core_utilization: float = key(40.0, "core utilization of the floorplan: cell area / core "
-                                        "area", unit="%")
+    core_utilization: float = key(
+        40.0, "core utilization of the floorplan: cell area / core " "area", unit="%"
+    )
     aspect_ratio: float = key(1.0, "core height / width of the floorplan")
     core_margin_um: float = key(1.0, "space between the core and the die edge", unit="um")
-    place_density: float | None = key(None, "OpenROAD global placement target density (0..1); "
-                                            "default: the cell library's (0.6 for sky130hd)")
-    scheduler: str = key("local", "where SiliconCompiler runs the tools: this machine, a Slurm "
-                                  "cluster, or Docker containers", choices=("local", "slurm",
-                                                                            "docker"))
-    queue: str = key("", "slurm: the partition; docker: the image (default: SiliconCompiler's "
-                         "sc_runner image of its version, which holds every tool)")
-    tool_paths: dict[str, Path] = key({}, "folder holding a tool's executable, by "
-                                          "SiliconCompiler tool name: openroad, yosys, opensta "
-                                          "(command 'sta'), klayout; else PATH")
-    stop_after: str = key("", "last SiliconCompiler step to run (e.g. 'synthesis', "
-                              "'floorplan.init'); empty: the whole flow to GDS")
+    place_density: float | None = key(
+        None,
+        "OpenROAD global placement target density (0..1); "
+        "default: the cell library's (0.6 for sky130hd)",
+    )
+    scheduler: str = key(
+        "local",
+        "where SiliconCompiler runs the tools: this machine, a Slurm "
+        "cluster, or Docker containers",
+        choices=("local", "slurm", "docker"),
+    )
+    queue: str = key(
+        "",
+        "slurm: the partition; docker: the image (default: SiliconCompiler's "
+        "sc_runner image of its version, which holds every tool)",
+    )
+    tool_paths: dict[str, Path] = key(
+        {},
+        "folder holding a tool's executable, by "
+        "SiliconCompiler tool name: openroad, yosys, opensta "
+        "(command 'sta'), klayout; else PATH",
+    )
+    stop_after: str = key(
+        "",
+        "last SiliconCompiler step to run (e.g. 'synthesis', "
+        "'floorplan.init'); empty: the whole flow to GDS",
+    )
     timeout_h: float = key(24.0, "wall-time limit of the whole SiliconCompiler run", unit="h")
 
 
 @dataclass(frozen=True)
 class ChecksConfig:
-    coverage_line_min: float = key(100.0, "ccov_check: least line coverage of the generated C++ "
-                                          "(firmware/ and the hls_src kernels) under the stimuli",
-                                   unit="%")
-    coverage_branch_min: float = key(100.0, "ccov_check: least branch coverage of the same code "
-                                            "(exception and compiler-only branches excluded)",
-                                     unit="%")
+    coverage_line_min: float = key(
+        100.0,
+        "ccov_check: least line coverage of the generated C++ "
+        "(firmware/ and the hls_src kernels) under the stimuli",
+        unit="%",
+    )
+    coverage_branch_min: float = key(
+        100.0,
+        "ccov_check: least branch coverage of the same code "
+        "(exception and compiler-only branches excluded)",
+        unit="%",
+    )
 
 
 @dataclass(frozen=True)
@@ -96,9 +135,12 @@ class FlowConfig:
     name: str = key("", "flow name (default: the YAML file's name without .yaml)")
     data: DataConfig = section(DataConfig, "stimuli and accuracy data")
     input_type: FixedType | None = key(None, "input type when the model has no input quantizer")
-    softmax: str = key("drop", "a trailing softmax is dropped from hardware (logits out)",
-                       choices=("drop",))
-    precision: dict[str, LayerPrecision] = key({}, "per-layer type overrides {layer: {accum, result}}")
+    softmax: str = key(
+        "drop", "a trailing softmax is dropped from hardware (logits out)", choices=("drop",)
+    )
+    precision: dict[str, LayerPrecision] = key(
+        {}, "per-layer type overrides {layer: {accum, result}}"
+    )
     hls: HlsConfig = section(HlsConfig, "HLS C++ and csim")
     rtl: RtlConfig = section(RtlConfig, "RTL generation")
     sim: SimConfig = section(SimConfig, "RTL co-simulation")

@@ -30,13 +30,17 @@ def _split(n: int, seed: int) -> npt.NDArray[np.bool_]:
 
 
 def sklearn_digits() -> Dataset:
-    """8x8 handwritten digits (1,797 images, shipped inside scikit-learn), pixels scaled to [0, 1]."""
+    """8x8 handwritten digits (1,797 images shipped inside scikit-learn), pixels in [0, 1]."""
     from sklearn.datasets import load_digits
 
     d = load_digits()
     x = (d.data / 16.0).astype(np.float32)
-    return Dataset(x, d.target.astype(np.int64), _split(len(x), 0),
-                   "scikit-learn digits (8x8, 10 classes), pixels / 16")
+    return Dataset(
+        x,
+        d.target.astype(np.int64),
+        _split(len(x), 0),
+        "scikit-learn digits (8x8, 10 classes), pixels / 16",
+    )
 
 
 def synthetic_jets(n: int = 20000, seed: int = 0) -> Dataset:
@@ -53,8 +57,12 @@ def synthetic_jets(n: int = 20000, seed: int = 0) -> Dataset:
     z = r.normal(size=(n, 16))
     x = means[y] + np.einsum("nij,nj->ni", mix[y], z) + 0.4 * r.normal(size=(n, 16))
     x = np.tanh(x / 2.0)  # bounded, like normalised detector features
-    return Dataset(x.astype(np.float32), y.astype(np.int64), _split(n, seed),
-                   f"SYNTHETIC jet-like data (16 features, 5 classes, seed {seed})")
+    return Dataset(
+        x.astype(np.float32),
+        y.astype(np.int64),
+        _split(n, seed),
+        f"SYNTHETIC jet-like data (16 features, 5 classes, seed {seed})",
+    )
 
 
 def from_npz(path: Path) -> Dataset:

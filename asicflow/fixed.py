@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -72,25 +73,40 @@ class FixedType:
     def ac(self) -> str:
         """The C++ type name."""
         s = "true" if self.signed else "false"
-        return f"ac_fixed<{self.width}, {self.integer}, {s}, AC_{self.rounding}, AC_{self.overflow}>"
+        return (
+            f"ac_fixed<{self.width}, {self.integer}, {s}, AC_{self.rounding}, AC_{self.overflow}>"
+        )
 
     def short(self) -> str:
         s = "" if self.signed else "u"
-        modes = "" if (self.rounding, self.overflow) == ("TRN", "WRAP") else (
-            f",{self.rounding},{self.overflow}")
+        modes = (
+            ""
+            if (self.rounding, self.overflow) == ("TRN", "WRAP")
+            else (f",{self.rounding},{self.overflow}")
+        )
         return f"{s}fixed<{self.width},{self.integer}{modes}>"
 
     def with_modes(self, rounding: str = "TRN", overflow: str = "WRAP") -> FixedType:
         return FixedType(self.width, self.integer, self.signed, rounding, overflow)
 
     def to_dict(self) -> dict[str, object]:
-        return {"width": self.width, "integer": self.integer, "signed": self.signed,
-                "rounding": self.rounding, "overflow": self.overflow}
+        return {
+            "width": self.width,
+            "integer": self.integer,
+            "signed": self.signed,
+            "rounding": self.rounding,
+            "overflow": self.overflow,
+        }
 
     @staticmethod
-    def from_dict(d: dict[str, object]) -> FixedType:
-        return FixedType(int(d["width"]), int(d["integer"]), bool(d["signed"]),  # type: ignore[call-overload]
-                         str(d["rounding"]), str(d["overflow"]))
+    def from_dict(d: dict[str, Any]) -> FixedType:
+        return FixedType(
+            int(d["width"]),
+            int(d["integer"]),
+            bool(d["signed"]),
+            str(d["rounding"]),
+            str(d["overflow"]),
+        )
 
     @staticmethod
     def parse(text: str) -> FixedType:
@@ -98,7 +114,9 @@ class FixedType:
         m = _AC_RE.match(text)
         if not m:
             raise ValueError(
-                f"cannot parse type {text!r}; write e.g. 'ac_fixed<16, 6, true, AC_RND_CONV, AC_SAT>'")
+                f"cannot parse type {text!r}; write e.g. "
+                "'ac_fixed<16, 6, true, AC_RND_CONV, AC_SAT>'"
+            )
         w, i, s, q, o = m.groups()
         return FixedType(int(w), int(i), s != "false", q or "TRN", o or "WRAP")
 
@@ -121,8 +139,14 @@ def for_raw_range(qlo: int, qhi: int, frac: int) -> FixedType:
     return FixedType(width, width - frac, signed)
 
 
-def _round(floor: IntArray, above: BoolArray, tie: BoolArray, exact: BoolArray,
-           neg: BoolArray, rounding: str) -> IntArray:
+def _round(
+    floor: IntArray,
+    above: BoolArray,
+    tie: BoolArray,
+    exact: BoolArray,
+    neg: BoolArray,
+    rounding: str,
+) -> IntArray:
     """Pick floor or floor + 1 from the remainder's position, per ac_fixed rounding mode."""
     if rounding == "TRN":  # toward -inf
         up = np.zeros_like(exact)

@@ -16,14 +16,14 @@ def dense(layer: Dense, x: IntArray, in_type: FixedType) -> IntArray:
     bias = cast(layer.bias, layer.bias_type.frac, acc_t.with_modes(acc_t.rounding, "WRAP"))
     out = np.empty((x.shape[0], layer.size), np.int64)
     for s in range(0, x.shape[0], CHUNK):
-        xs = x[s:s + CHUNK]
+        xs = x[s : s + CHUNK]
         if acc_t.frac >= fx + fw:  # every product is exact in the accumulator
             acc = (xs @ layer.weights) << (acc_t.frac - fx - fw)
         else:  # each product is rounded to the accumulator's LSB first
             prods = xs[:, :, None] * layer.weights[None, :, :]
             acc = cast(prods, fx + fw, acc_t.with_modes(acc_t.rounding, "WRAP")).sum(axis=1)
         acc = cast(acc + bias, acc_t.frac, acc_t.with_modes("TRN", "WRAP"))
-        out[s:s + CHUNK] = cast(acc, acc_t.frac, layer.out_type)
+        out[s : s + CHUNK] = cast(acc, acc_t.frac, layer.out_type)
     return out
 
 
@@ -53,8 +53,9 @@ def run(graph: Graph, x: IntArray) -> dict[str, IntArray]:
     return outs
 
 
-def first_divergence(graph: Graph, expected: dict[str, IntArray],
-                     actual: dict[str, IntArray]) -> str | None:
+def first_divergence(
+    graph: Graph, expected: dict[str, IntArray], actual: dict[str, IntArray]
+) -> str | None:
     """Where two per-layer traces first differ: 'layer L, stimulus S, index I: want A got B'."""
     for lay in graph.layers:
         if lay.name not in expected or lay.name not in actual:
@@ -63,7 +64,9 @@ def first_divergence(graph: Graph, expected: dict[str, IntArray],
         bad = np.argwhere(e != a)
         if bad.size:
             s, i = (int(v) for v in bad[0])
-            return (f"layer '{lay.name}' (from Keras '{lay.source}'), stimulus {s}, index {i}: "
-                    f"expected raw {int(e[s, i])}, got {int(a[s, i])} "
-                    f"({int((e != a).sum())} values differ in this layer)")
+            return (
+                f"layer '{lay.name}' (from Keras '{lay.source}'), stimulus {s}, index {i}: "
+                f"expected raw {int(e[s, i])}, got {int(a[s, i])} "
+                f"({int((e != a).sum())} values differ in this layer)"
+            )
     return None

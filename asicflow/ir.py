@@ -54,8 +54,12 @@ class Dense(Layer):
     bias: IntArray = field(default_factory=lambda: np.zeros(0, np.int64))
 
     def params(self) -> dict[str, Any]:
-        return {"n_in": self.n_in, "weight_type": self.weight_type.to_dict(),
-                "bias_type": self.bias_type.to_dict(), "accum": self.accum.to_dict()}
+        return {
+            "n_in": self.n_in,
+            "weight_type": self.weight_type.to_dict(),
+            "bias_type": self.bias_type.to_dict(),
+            "accum": self.accum.to_dict(),
+        }
 
     def arrays(self) -> dict[str, IntArray]:
         return {"weights": self.weights, "bias": self.bias}
@@ -110,9 +114,15 @@ class Graph:
             "name": self.name,
             "notes": self.notes,
             "layers": [
-                {"kind": lay.kind, "name": lay.name, "source": lay.source, "size": lay.size,
-                 "out_type": lay.out_type.to_dict(), "out_range": list(lay.out_range),
-                 **lay.params()}
+                {
+                    "kind": lay.kind,
+                    "name": lay.name,
+                    "source": lay.source,
+                    "size": lay.size,
+                    "out_type": lay.out_type.to_dict(),
+                    "out_range": list(lay.out_range),
+                    **lay.params(),
+                }
                 for lay in self.layers
             ],
         }

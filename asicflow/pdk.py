@@ -40,25 +40,32 @@ class LambdaNames:
 
 @dataclass(frozen=True)
 class ScNames:
-    target: str = key("", "SiliconCompiler target that configures this PDK and its cell library "
-                          "(a function of siliconcompiler.targets, e.g. skywater130_demo); empty: "
-                          "asicflow builds both from this file (files, cells and 'physical')")
-    dataroot: str = key("asicflow_pdk", "dataroot name the PDK's files are registered under in "
-                                        "SiliconCompiler (lambdapdk's libraries use 'lambdapdk'); "
-                                        "asicflow points it at the PDK root, so nothing is "
-                                        "downloaded")
+    target: str = key(
+        "",
+        "SiliconCompiler target that configures this PDK and its cell library "
+        "(a function of siliconcompiler.targets, e.g. skywater130_demo); empty: "
+        "asicflow builds both from this file (files, cells and 'physical')",
+    )
+    dataroot: str = key(
+        "asicflow_pdk",
+        "dataroot name the PDK's files are registered under in "
+        "SiliconCompiler (lambdapdk's libraries use 'lambdapdk'); "
+        "asicflow points it at the PDK root, so nothing is "
+        "downloaded",
+    )
     pdk: str = key("", "SiliconCompiler PDK name (default: this configuration's name)")
-    library: str = key("", "SiliconCompiler standard-cell library name (default: this "
-                           "configuration's name)")
+    library: str = key(
+        "", "SiliconCompiler standard-cell library name (default: this " "configuration's name)"
+    )
 
 
 @dataclass(frozen=True)
 class Corner:
     liberty: str = key(doc="Liberty timing library (.lib or .lib.gz), relative to the PDK root")
-    voltage_v: float = key(0.0, "supply voltage of the characterization (for the record)",
-                           unit="V")
-    temperature_c: float = key(25.0, "temperature of the characterization (for the record)",
-                               unit="degC")
+    voltage_v: float = key(0.0, "supply voltage of the characterization (for the record)", unit="V")
+    temperature_c: float = key(
+        25.0, "temperature of the characterization (for the record)", unit="degC"
+    )
     lambdapdk_corner: str = key("", "the same corner's name in lambdapdk (typical, slow, fast)")
 
 
@@ -67,10 +74,14 @@ class PdkFiles:
     lef: str = key("", "merged standard-cell LEF, relative to the PDK root")
     tech_lef: str = key("", "technology LEF, relative to the PDK root")
     gds: str = key("", "standard-cell GDS, relative to the PDK root")
-    verilog: list[str] = key([], "cell Verilog models (gate-level simulation), relative to the "
-                                 "PDK root")
-    layer_map: str = key("", "KLayout technology/layer map (.lyt) for the GDS export of pnr, "
-                             "relative to the PDK root (pnr without a SiliconCompiler target)")
+    verilog: list[str] = key(
+        [], "cell Verilog models (gate-level simulation), relative to the " "PDK root"
+    )
+    layer_map: str = key(
+        "",
+        "KLayout technology/layer map (.lyt) for the GDS export of pnr, "
+        "relative to the PDK root (pnr without a SiliconCompiler target)",
+    )
 
 
 @dataclass(frozen=True)
@@ -104,11 +115,15 @@ class PdkCells:
 @dataclass(frozen=True)
 class PnrScripts:
     power_grid: str = key("", "OpenROAD power-grid script (pdngen Tcl), relative to the PDK root")
-    global_connect: str = key("", "OpenROAD global-connect script (supply pins to nets), "
-                                  "relative to the PDK root")
+    global_connect: str = key(
+        "", "OpenROAD global-connect script (supply pins to nets), " "relative to the PDK root"
+    )
     tapcell: str = key("", "OpenROAD tap/end-cap insertion script, relative to the PDK root")
-    tracks: str = key("", "OpenROAD routing-tracks script (optional: default from the tech "
-                          "LEF), relative to the PDK root")
+    tracks: str = key(
+        "",
+        "OpenROAD routing-tracks script (optional: default from the tech "
+        "LEF), relative to the PDK root",
+    )
 
 
 @dataclass(frozen=True)
@@ -126,8 +141,10 @@ class PhysicalConfig:
     rc_layer_clock: str = key("", "layer whose RC estimates clock wires before extraction")
     place_density: float = key(0.6, "OpenROAD global placement target density (0..1)")
     macro_halo_um: float = key(10.0, "keep-out around macros for macro placement", unit="um")
-    abc_clock_multiplier: float = key(1000.0, "factor from Liberty time units to ps for ABC "
-                                              "(1000 when the Liberty time unit is 1ns)")
+    abc_clock_multiplier: float = key(
+        1000.0,
+        "factor from Liberty time units to ps for ABC " "(1000 when the Liberty time unit is 1ns)",
+    )
     abc_load_ff: float = key(5.0, "output load ABC assumes when mapping", unit="fF")
     setup_corner: str = key("", "corner for setup checks (default: default_corner)")
     hold_corner: str = key("", "corner for hold checks (default: default_corner)")
@@ -146,8 +163,9 @@ class PdkConfig:
     default_corner: str = key(doc="corner used when the flow's 'corner' is empty")
     files: PdkFiles = section(PdkFiles, "physical views and models")
     cells: PdkCells = key(doc="cells synthesis and sta need")
-    physical: PhysicalConfig = section(PhysicalConfig, "place and route data (only without a "
-                                                       "SiliconCompiler target)")
+    physical: PhysicalConfig = section(
+        PhysicalConfig, "place and route data (only without a " "SiliconCompiler target)"
+    )
 
     # Set by the loader, not by users.
     source: Path = dataclasses.field(default=Path(), metadata={"internal": True})
@@ -165,8 +183,9 @@ class PdkConfig:
     def missing(self, root: Path, pnr: bool = False) -> list[str]:
         """One problem per referenced file that does not exist under ``root``."""
         refs = self.referenced() + (self.pnr_referenced() if pnr else [])
-        return [f"'{k}': file not found: {root / rel}" for k, rel in refs
-                if not (root / rel).is_file()]
+        return [
+            f"'{k}': file not found: {root / rel}" for k, rel in refs if not (root / rel).is_file()
+        ]
 
     @property
     def has_sc_target(self) -> bool:
@@ -179,8 +198,11 @@ class PdkConfig:
             return []
         out = [("files.layer_map", self.files.layer_map)]
         s = self.physical.scripts
-        out += [(f"physical.scripts.{k}", getattr(s, k))
-                for k in ("power_grid", "global_connect", "tapcell", "tracks") if getattr(s, k)]
+        out += [
+            (f"physical.scripts.{k}", getattr(s, k))
+            for k in ("power_grid", "global_connect", "tapcell", "tracks")
+            if getattr(s, k)
+        ]
         return [(k, rel) for k, rel in out if rel]
 
     def pnr_problems(self) -> list[str]:
@@ -189,10 +211,14 @@ class PdkConfig:
             return []
         why = "(needed by pnr when 'siliconcompiler.target' is empty)"
         need: list[tuple[str, object]] = [
-            ("files.lef", self.files.lef), ("files.tech_lef", self.files.tech_lef),
-            ("files.gds", self.files.gds), ("files.layer_map", self.files.layer_map),
-            ("cells.tap", self.cells.tap), ("cells.endcap", self.cells.endcap),
-            ("cells.fill", self.cells.fill), ("cells.clock_buffers", self.cells.clock_buffers),
+            ("files.lef", self.files.lef),
+            ("files.tech_lef", self.files.tech_lef),
+            ("files.gds", self.files.gds),
+            ("files.layer_map", self.files.layer_map),
+            ("cells.tap", self.cells.tap),
+            ("cells.endcap", self.cells.endcap),
+            ("cells.fill", self.cells.fill),
+            ("cells.clock_buffers", self.cells.clock_buffers),
             ("physical.site", self.physical.site),
             ("physical.routing_layer_min", self.physical.routing_layer_min),
             ("physical.routing_layer_max", self.physical.routing_layer_max),
@@ -206,8 +232,9 @@ class PdkConfig:
         for k in ("setup_corner", "hold_corner", "power_corner"):
             c = getattr(self.physical, k)
             if c and c not in self.corners:
-                problems.append(f"'physical.{k}' is {c!r}; choose one of "
-                                f"{', '.join(sorted(self.corners))}")
+                problems.append(
+                    f"'physical.{k}' is {c!r}; choose one of " f"{', '.join(sorted(self.corners))}"
+                )
         if not 0.0 < self.physical.place_density <= 1.0:
             problems.append("'physical.place_density' must be in (0, 1]")
         return problems
@@ -255,8 +282,10 @@ def _check(cfg: PdkConfig) -> list[str]:
     if not cfg.corners:
         problems.append("'corners' must name at least one corner")
     elif cfg.default_corner not in cfg.corners:
-        problems.append(f"'default_corner' is {cfg.default_corner!r}; choose one of "
-                        f"{', '.join(cfg.corners)}")
+        problems.append(
+            f"'default_corner' is {cfg.default_corner!r}; choose one of "
+            f"{', '.join(cfg.corners)}"
+        )
     for k, rel in cfg.referenced():
         if not rel:
             problems.append(f"'{k}' must not be empty")
@@ -275,8 +304,10 @@ def pdk_config_path(pdk: str, base: Path | None = None, source: str = "flow") ->
     path = PDK_CONFIGS / f"{pdk}.yaml"
     if not path.is_file():
         known = ", ".join(available_pdks()) or "none"
-        raise ConfigError(source, [f"'pdk' is {pdk!r}: no {path}; known PDKs: {known} "
-                                   "(or give a path to a PDK YAML)"])
+        raise ConfigError(
+            source,
+            [f"'pdk' is {pdk!r}: no {path}; known PDKs: {known} " "(or give a path to a PDK YAML)"],
+        )
     return path
 
 
@@ -302,16 +333,19 @@ def sc_cache_roots(home: Path | None = None) -> list[Path]:
 
 def _no_root_message(cfg: PdkConfig) -> str:
     lib = cfg.lambdapdk.library or cfg.name
-    return (f"no PDK root for '{cfg.name}': set {PDK_ROOT_ENV} (or 'pdk_root' in the flow) to "
-            f"the folder that holds the files the PDK YAML names (e.g. "
-            f"{cfg.corners[cfg.default_corner].liberty}). For {lib} that is lambdapdk's data: "
-            f"the lambdapdk release archive from {LAMBDAPDK_URL} (Apache-2.0), which "
-            f"SiliconCompiler downloads into {SC_CACHE}/ on first use; no complete copy was "
-            f"found there")
+    return (
+        f"no PDK root for '{cfg.name}': set {PDK_ROOT_ENV} (or 'pdk_root' in the flow) to "
+        f"the folder that holds the files the PDK YAML names (e.g. "
+        f"{cfg.corners[cfg.default_corner].liberty}). For {lib} that is lambdapdk's data: "
+        f"the lambdapdk release archive from {LAMBDAPDK_URL} (Apache-2.0), which "
+        f"SiliconCompiler downloads into {SC_CACHE}/ on first use; no complete copy was "
+        f"found there"
+    )
 
 
-def find_root(cfg: PdkConfig, flow_root: Path | None,
-              env: dict[str, str] | None = None) -> tuple[Path, str]:
+def find_root(
+    cfg: PdkConfig, flow_root: Path | None, env: dict[str, str] | None = None
+) -> tuple[Path, str]:
     """The PDK root and where it came from; :class:`ConfigError` when there is none."""
     environ = os.environ if env is None else env
     explicit: list[tuple[Path, str]] = []
@@ -340,8 +374,10 @@ def resolve_pdk(flow: FlowConfig, pnr: bool = False) -> Pdk:
     problems: list[str] = []
     corner = flow.corner or cfg.default_corner
     if corner not in cfg.corners:
-        problems.append(f"corner {corner!r} (flow 'corner') is not a corner of PDK "
-                        f"'{cfg.name}'; choose one of {', '.join(sorted(cfg.corners))}")
+        problems.append(
+            f"corner {corner!r} (flow 'corner') is not a corner of PDK "
+            f"'{cfg.name}'; choose one of {', '.join(sorted(cfg.corners))}"
+        )
     if pnr:
         problems.extend(cfg.pnr_problems())
     root: Path | None = None

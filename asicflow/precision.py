@@ -24,8 +24,9 @@ class Override:
     result: FixedType | None = None
 
 
-def dense_bounds(layer: Dense, in_type: FixedType, in_range: tuple[int, int]) -> tuple[
-        int, int, int, np.ndarray, np.ndarray]:
+def dense_bounds(
+    layer: Dense, in_type: FixedType, in_range: tuple[int, int]
+) -> tuple[int, int, int, np.ndarray, np.ndarray]:
     """(frac, partial-sum lo, partial-sum hi, per-output final lo, final hi), raw at ``frac``."""
     fx, fw, fb = in_type.frac, layer.weight_type.frac, layer.bias_type.frac
     frac = max(fx + fw, fb)
@@ -47,8 +48,11 @@ def infer(graph: Graph, overrides: dict[str, Override] | None = None) -> list[st
     """Fill in accumulator, output types and ranges in place; return warnings."""
     overrides = overrides or {}
     unknown = sorted(set(overrides) - {lay.name for lay in graph.layers})
-    problems = [f"precision override for unknown layer '{n}' (layers: "
-                f"{', '.join(lay.name for lay in graph.layers)})" for n in unknown]
+    problems = [
+        f"precision override for unknown layer '{n}' (layers: "
+        f"{', '.join(lay.name for lay in graph.layers)})"
+        for n in unknown
+    ]
     warnings: list[str] = []
     prev_type: FixedType | None = None
     prev_range = (0, 0)
@@ -64,7 +68,8 @@ def infer(graph: Graph, overrides: dict[str, Override] | None = None) -> list[st
                 if ov.accum.overflow != "WRAP":
                     problems.append(
                         f"layer '{lay.name}': accumulator override must use AC_WRAP (saturating "
-                        "at each addition depends on summation order); saturate in 'result'")
+                        "at each addition depends on summation order); saturate in 'result'"
+                    )
                 lay.accum = ov.accum
             else:
                 lay.accum = exact
@@ -76,7 +81,8 @@ def infer(graph: Graph, overrides: dict[str, Override] | None = None) -> list[st
             if lay.accum.width > FLOAT32_EXACT_BITS:
                 warnings.append(
                     f"layer '{lay.name}': accumulator is {lay.accum.width} bits; QKeras sums in "
-                    f"float32 ({FLOAT32_EXACT_BITS}-bit mantissa), so QKeras itself may round")
+                    f"float32 ({FLOAT32_EXACT_BITS}-bit mantissa), so QKeras itself may round"
+                )
         elif isinstance(lay, Activation):
             assert prev_type is not None
             lay.in_type = prev_type

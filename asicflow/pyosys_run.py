@@ -13,8 +13,9 @@ import sys
 def main(argv: list[str]) -> int:
     # Yosys's command line keeps quotes as part of a file name, so none can be quoted.
     if len(argv) != 1 or not argv[0] or any(c.isspace() or c == '"' for c in argv[0]):
-        sys.stderr.write("usage: python -m asicflow.pyosys_run SCRIPT.ys "
-                         "(a path without spaces or quotes)\n")
+        sys.stderr.write(
+            "usage: python -m asicflow.pyosys_run SCRIPT.ys " "(a path without spaces or quotes)\n"
+        )
         return 2
     from pyosys import libyosys as ys
 

@@ -18,8 +18,19 @@ from asicflow.steps.sta import StaStep
 from asicflow.steps.synth import SynthStep
 
 STEPS: list[Step] = [
-    ConvertStep(), GoldenStep(), HlsStep(), CsimStep(), CcovStep(), CcovCheckStep(),
-    DesignCheckStep(), RtlStep(), CosimStep(), SynthStep(), StaStep(), PowerStep(), PnrStep(),
+    ConvertStep(),
+    GoldenStep(),
+    HlsStep(),
+    CsimStep(),
+    CcovStep(),
+    CcovCheckStep(),
+    DesignCheckStep(),
+    RtlStep(),
+    CosimStep(),
+    SynthStep(),
+    StaStep(),
+    PowerStep(),
+    PnrStep(),
     ReportStep(),
 ]
 BY_NAME: dict[str, Step] = {s.name: s for s in STEPS}

@@ -63,12 +63,14 @@ METRICS = {
 
 _MISSING_EXE = re.compile(r"Executable for (\S+)/(\S+) could not be found: (.+)$")
 _VERSION_FAILED = re.compile(r"Version check failed for (\S+)/(\S+)\.")
-_VERSION_FOUND = re.compile(r"Found version (.+), did not satisfy any version specifier set "
-                            r"(.+)\.$")
+_VERSION_FOUND = re.compile(
+    r"Found version (.+), did not satisfy any version specifier set " r"(.+)\.$"
+)
 _TOOL_FOUND = re.compile(r"Tool '(.+)' found with version '(.+)' in directory '(.+)'")
 _VALUE_MISSING = re.compile(r"No value set for required keypath \[(.+)\] for (\S+)/(\S+)\.$")
-_PATH_MISSING = re.compile(r"Cannot resolve path (.+) in required file keypath \[(.+)\] for "
-                           r"(\S+)/(\S+)\.$")
+_PATH_MISSING = re.compile(
+    r"Cannot resolve path (.+) in required file keypath \[(.+)\] for " r"(\S+)/(\S+)\.$"
+)
 
 
 class AsicflowPDK(KLayoutPDK, OpenROADPDK):
@@ -80,6 +82,7 @@ class AsicflowLibrary(YosysStdCellLibrary, OpenROADStdCellLibrary, KLayoutLibrar
 
 
 # --- building the project ------------------------------------------------------------------
+
 
 def build_project(req: PnrRequest) -> ASIC:
     """The ASIC project for ``req`` (nothing runs, nothing is downloaded)."""
@@ -105,13 +108,19 @@ def build_project(req: PnrRequest) -> ASIC:
     point_dataroot(proj, cfg.siliconcompiler.dataroot, root)
     remote = remote_dataroots(proj)
     if remote:
-        raise ConfigError(str(cfg.source), [
-            f"[{','.join(k)}] = {v}: a remote source; asicflow runs SiliconCompiler offline, "
-            f"point it at local data" for k, v in remote])
+        raise ConfigError(
+            str(cfg.source),
+            [
+                f"[{','.join(k)}] = {v}: a remote source; asicflow runs SiliconCompiler offline, "
+                f"point it at local data"
+                for k, v in remote
+            ],
+        )
 
     area = proj.constraint.area
-    area.set_density(req.core_utilization, aspectratio=req.aspect_ratio,
-                     coremargin=req.core_margin_um)
+    area.set_density(
+        req.core_utilization, aspectratio=req.aspect_ratio, coremargin=req.core_margin_um
+    )
     if req.place_density is not None:
         mainlib = proj.get_library(proj.get("asic", "mainlib"))
         if isinstance(mainlib, OpenROADStdCellLibrary):
@@ -131,9 +140,14 @@ def build_project(req: PnrRequest) -> ASIC:
     if req.stop_after:
         steps = sorted({step for step, _ in proj.get_flow().get_nodes()})
         if req.stop_after not in steps:
-            raise ConfigError("flow", [f"'pnr.stop_after' is {req.stop_after!r}, not a step of "
-                                       f"SiliconCompiler's flow; choose one of "
-                                       f"{', '.join(steps)}"])
+            raise ConfigError(
+                "flow",
+                [
+                    f"'pnr.stop_after' is {req.stop_after!r}, not a step of "
+                    f"SiliconCompiler's flow; choose one of "
+                    f"{', '.join(steps)}"
+                ],
+            )
         opt.add_to(req.stop_after)
     return proj
 
@@ -144,16 +158,24 @@ def _apply_target(proj: ASIC, cfg: PdkConfig, target: str) -> None:
     func = getattr(targets, target, None)
     if not callable(func):
         known = ", ".join(n for n in dir(targets) if n.endswith("_demo"))
-        raise ConfigError(str(cfg.source), [
-            f"'siliconcompiler.target' is {target!r}: not a target of SiliconCompiler "
-            f"{siliconcompiler.__version__}; known: {known} (or leave it empty to build the "
-            "PDK from this file)"])
+        raise ConfigError(
+            str(cfg.source),
+            [
+                f"'siliconcompiler.target' is {target!r}: not a target of SiliconCompiler "
+                f"{siliconcompiler.__version__}; known: {known} (or leave it empty to build the "
+                "PDK from this file)"
+            ],
+        )
     func(proj)
     lib = cfg.siliconcompiler.library
     if lib and proj.get("asic", "mainlib") != lib:
-        raise ConfigError(str(cfg.source), [
-            f"'siliconcompiler.library' is {lib!r} but target {target} sets up "
-            f"{proj.get('asic', 'mainlib')!r}"])
+        raise ConfigError(
+            str(cfg.source),
+            [
+                f"'siliconcompiler.library' is {lib!r} but target {target} sets up "
+                f"{proj.get('asic', 'mainlib')!r}"
+            ],
+        )
 
 
 def _apply_pdk_yaml(proj: ASIC, cfg: PdkConfig, root: Path) -> None:
@@ -179,10 +201,12 @@ def _apply_pdk_yaml(proj: ASIC, cfg: PdkConfig, root: Path) -> None:
             pdk.add_layermapfileset("klayout", "def", "klayout")
     pdk.set_aprroutinglayers(min=phys.routing_layer_min, max=phys.routing_layer_max)
     if phys.rc_layer_signal or phys.rc_layer_clock:
-        pdk.set_openroad_rclayers(signal=phys.rc_layer_signal or None,
-                                  clock=phys.rc_layer_clock or None)
-    pdk.add_openroad_pinlayers(vertical=phys.pin_layers_vertical,
-                               horizontal=phys.pin_layers_horizontal)
+        pdk.set_openroad_rclayers(
+            signal=phys.rc_layer_signal or None, clock=phys.rc_layer_clock or None
+        )
+    pdk.add_openroad_pinlayers(
+        vertical=phys.pin_layers_vertical, horizontal=phys.pin_layers_horizontal
+    )
 
     lib = AsicflowLibrary()
     lib.set_name(cfg.siliconcompiler.library or cfg.name)
@@ -212,10 +236,16 @@ def _apply_pdk_yaml(proj: ASIC, cfg: PdkConfig, root: Path) -> None:
         lib.set_openroad_tapcells_file(scripts.tapcell)
         if scripts.tracks:
             lib.set_openroad_tracks_file(scripts.tracks)
-    for kind, names in (("tap", [cells.tap]), ("endcap", [cells.endcap]), ("filler", cells.fill),
-                        ("clkbuf", cells.clock_buffers), ("hold", cells.hold),
-                        ("antenna", [cells.antenna]), ("dontuse", cells.dont_use),
-                        ("tie", sorted({cells.tie_hi.cell, cells.tie_lo.cell}))):
+    for kind, names in (
+        ("tap", [cells.tap]),
+        ("endcap", [cells.endcap]),
+        ("filler", cells.fill),
+        ("clkbuf", cells.clock_buffers),
+        ("hold", cells.hold),
+        ("antenna", [cells.antenna]),
+        ("dontuse", cells.dont_use),
+        ("tie", sorted({cells.tie_hi.cell, cells.tie_lo.cell})),
+    ):
         names = [n for n in names if n]
         if names:
             lib.add_asic_celllist(kind, names)
@@ -235,8 +265,11 @@ def _apply_pdk_yaml(proj: ASIC, cfg: PdkConfig, root: Path) -> None:
     proj.set_flow(ASICFlow(language="verilog"))
     # One scenario per corner, carrying the checks that corner signs off.
     checks: dict[str, list[str]] = {}
-    for check, wanted in (("setup", phys.setup_corner), ("hold", phys.hold_corner),
-                          ("power", phys.power_corner)):
+    for check, wanted in (
+        ("setup", phys.setup_corner),
+        ("hold", phys.hold_corner),
+        ("power", phys.power_corner),
+    ):
         checks.setdefault(wanted or cfg.default_corner, []).append(check)
     for name, names in checks.items():
         scenario = proj.constraint.timing.make_scenario(name)
@@ -249,8 +282,12 @@ def _apply_pdk_yaml(proj: ASIC, cfg: PdkConfig, root: Path) -> None:
 
 def _dataroot_keys(proj: ASIC, name: str | None = None) -> Iterator[tuple[str, ...]]:
     for key in proj.allkeys():
-        if len(key) >= 3 and key[-3] == "dataroot" and key[-1] == "path" and (
-                name is None or key[-2] == name):
+        if (
+            len(key) >= 3
+            and key[-3] == "dataroot"
+            and key[-1] == "path"
+            and (name is None or key[-2] == name)
+        ):
             yield key
 
 
@@ -282,15 +319,21 @@ def _set_tool_paths(proj: ASIC, tool_paths: dict[str, str], cfg: PdkConfig) -> N
         used.setdefault(flow.get(step, index, "tool"), set()).add(flow.get(step, index, "task"))
     unknown = sorted(set(tool_paths) - set(used))
     if unknown:
-        raise ConfigError("flow", [f"'pnr.tool_paths.{t}': not a tool of SiliconCompiler's "
-                                   f"flow; its tools: {', '.join(sorted(used))}"
-                                   for t in unknown])
+        raise ConfigError(
+            "flow",
+            [
+                f"'pnr.tool_paths.{t}': not a tool of SiliconCompiler's "
+                f"flow; its tools: {', '.join(sorted(used))}"
+                for t in unknown
+            ],
+        )
     for tool, folder in tool_paths.items():
         for task in sorted(used[tool]):
             proj.set("tool", tool, "task", task, "path", str(Path(folder).resolve()))
 
 
 # --- running it and reading the verdict ------------------------------------------------------
+
 
 class _Records(logging.Handler):
     def __init__(self) -> None:
@@ -352,12 +395,20 @@ def diagnose(proj: ASIC, messages: list[str], error: str, pdk_root: Path) -> dic
     tools: dict[str, dict[str, Any]] = {}
 
     def tool_entry(tool: str, task: str, step: str, index: str) -> dict[str, Any]:
-        t = tools.setdefault(tool, {"tool": tool, "exe": None, "required": [], "steps": [],
-                                    "found": None, "found_at": None})
+        t = tools.setdefault(
+            tool,
+            {
+                "tool": tool,
+                "exe": None,
+                "required": [],
+                "steps": [],
+                "found": None,
+                "found_at": None,
+            },
+        )
         req = proj.get("tool", tool, "task", task, "version", step=step, index=index) or []
         t["required"] = sorted(set(t["required"]) | set(req))
-        t["exe"] = t["exe"] or proj.get("tool", tool, "task", task, "exe", step=step,
-                                         index=index)
+        t["exe"] = t["exe"] or proj.get("tool", tool, "task", task, "exe", step=step, index=index)
         if f"{step}/{index}" not in t["steps"]:
             t["steps"].append(f"{step}/{index}")
         return t
@@ -375,8 +426,11 @@ def diagnose(proj: ASIC, messages: list[str], error: str, pdk_root: Path) -> dic
         m = _VERSION_FAILED.search(msg)
         if m:
             tool, task = m.group(1), m.group(2)
-            nodes = [(s, x) for s, x in flow.get_nodes()
-                     if flow.get(s, x, "tool") == tool and flow.get(s, x, "task") == task]
+            nodes = [
+                (s, x)
+                for s, x in flow.get_nodes()
+                if flow.get(s, x, "tool") == tool and flow.get(s, x, "task") == task
+            ]
             entries = [tool_entry(tool, task, s, x) for s, x in sorted(nodes)]
             nxt = messages[i + 1] if i + 1 < len(messages) else ""
             f = _VERSION_FOUND.search(nxt)
@@ -389,8 +443,12 @@ def diagnose(proj: ASIC, messages: list[str], error: str, pdk_root: Path) -> dic
     for entry in files:  # relative values are relative to a dataroot: the PDK's here
         if not os.path.isabs(entry["path"]):
             entry["path"] = str(pdk_root / entry["path"])
-    base: dict[str, Any] = {"error": error, "pdk_root": str(pdk_root), **_job_paths(proj),
-                            "versions": _tool_versions(messages)}
+    base: dict[str, Any] = {
+        "error": error,
+        "pdk_root": str(pdk_root),
+        **_job_paths(proj),
+        "versions": _tool_versions(messages),
+    }
     if tools:
         ordered = sorted(tools.values(), key=lambda t: (t["found"] is not None, t["tool"]))
         return {**base, "status": "tools", "tools": ordered, "files": files}
@@ -399,7 +457,8 @@ def diagnose(proj: ASIC, messages: list[str], error: str, pdk_root: Path) -> dic
         m = _VALUE_MISSING.search(msg)
         if m:
             values.setdefault(m.group(1), {"key": m.group(1), "steps": []})["steps"].append(
-                f"{m.group(2)}/{m.group(3)}")
+                f"{m.group(2)}/{m.group(3)}"
+            )
     if files or values:
         return {**base, "status": "files", "files": files, "values": list(values.values())}
     if proj.option.scheduler.get_name() and "not available" in error:
@@ -414,8 +473,9 @@ def missing_required_files(proj: ASIC, messages: list[str]) -> list[dict[str, An
     for msg in messages:
         m = _PATH_MISSING.search(msg)
         if m:
-            entry = found.setdefault((m.group(2), m.group(1)), {
-                "key": m.group(2), "path": m.group(1), "steps": []})
+            entry = found.setdefault(
+                (m.group(2), m.group(1)), {"key": m.group(2), "path": m.group(1), "steps": []}
+            )
             entry["steps"].append(f"{m.group(3)}/{m.group(4)}")
     if found:
         return list(found.values())
@@ -442,8 +502,9 @@ def missing_required_files(proj: ASIC, messages: list[str]) -> list[dict[str, An
                 paths, values = [paths], [values]
             for path, value in zip(paths, values, strict=False):
                 if path is None and value:
-                    entry = found.setdefault((req, str(value)), {
-                        "key": req, "path": str(value), "steps": []})
+                    entry = found.setdefault(
+                        (req, str(value)), {"key": req, "path": str(value), "steps": []}
+                    )
                     entry["steps"].append(f"{step}/{index}")
     return list(found.values())
 
@@ -490,8 +551,10 @@ def collect_metrics(hist: ASIC) -> dict[str, Any]:
         values = [hist.get("metric", sc_name, step=s, index=x) for s, x in nodes]
         out[f"sc__{sc_name}"] = sum(v for v in values if v is not None)
     out["sc__nodes_succeeded"] = [
-        f"{s}/{x}" for s, x in nodes
-        if str(hist.get("record", "status", step=s, index=x)).lower() == "success"]
+        f"{s}/{x}"
+        for s, x in nodes
+        if str(hist.get("record", "status", step=s, index=x)).lower() == "success"
+    ]
     return out
 
 

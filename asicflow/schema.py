@@ -24,8 +24,13 @@ T = TypeVar("T")
 REQUIRED: Any = dataclasses.MISSING
 
 
-def key(default: Any = REQUIRED, doc: str = "", unit: str = "", choices: tuple[Any, ...] = (),
-        must_exist: bool = False) -> Any:
+def key(
+    default: Any = REQUIRED,
+    doc: str = "",
+    unit: str = "",
+    choices: tuple[Any, ...] = (),
+    must_exist: bool = False,
+) -> Any:
     """Declare one configuration key."""
     meta = {"doc": doc, "unit": unit, "choices": choices, "must_exist": must_exist}
     if isinstance(default, (list, dict)):
@@ -120,7 +125,8 @@ class _Loader:
         if tp is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
         if tp in (int, float, str, bool) and (
-                not isinstance(value, tp) or (tp is int and isinstance(value, bool))):
+            not isinstance(value, tp) or (tp is int and isinstance(value, bool))
+        ):
             self.problems.append(f"'{where}' must be {_type_name(tp)}, got {value!r}")
             return None
         choices = meta.get("choices") or ()
@@ -130,26 +136,34 @@ class _Loader:
         return value
 
     def build(self, cls: type[T], data: dict[str, Any], prefix: str = "") -> T:
-        fields = {f.name: f for f in dataclasses.fields(cls)  # type: ignore[arg-type]
-                  if not f.metadata.get("internal")}
+        fields = {
+            f.name: f
+            for f in dataclasses.fields(cls)  # type: ignore[arg-type]
+            if not f.metadata.get("internal")
+        }
         hints = typing.get_type_hints(cls)
         for k in data:
             if k not in fields:
                 close = difflib.get_close_matches(str(k), list(fields), n=1, cutoff=0.6)
-                hint = f"; did you mean '{prefix}{close[0]}'?" if close else (
-                    f"; known keys: {', '.join(prefix + f for f in fields)}")
+                hint = (
+                    f"; did you mean '{prefix}{close[0]}'?"
+                    if close
+                    else (f"; known keys: {', '.join(prefix + f for f in fields)}")
+                )
                 self.problems.append(f"unknown key '{prefix}{k}'{hint}")
         kwargs: dict[str, Any] = {}
         for name, f in fields.items():
             if name in data:
-                kwargs[name] = self.convert(prefix + name, hints[name], data[name],
-                                            dict(f.metadata))
+                kwargs[name] = self.convert(
+                    prefix + name, hints[name], data[name], dict(f.metadata)
+                )
             elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
                 if dataclasses.is_dataclass(hints[name]):
                     kwargs[name] = self.build(hints[name], {}, prefix + name + ".")
                 else:
-                    self.problems.append(f"missing required key '{prefix}{name}' "
-                                         f"({f.metadata.get('doc', '')})")
+                    self.problems.append(
+                        f"missing required key '{prefix}{name}' " f"({f.metadata.get('doc', '')})"
+                    )
         if self.problems:
             return None  # type: ignore[return-value]
         return cls(**kwargs)

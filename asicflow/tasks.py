@@ -28,8 +28,12 @@ DEBUG_ENV = "ASICFLOW_DEBUG"
 def doit_config() -> dict[str, Any]:
     build = build_root()
     build.mkdir(parents=True, exist_ok=True)
-    return {"dep_file": str(build / ".doit.db"), "backend": "sqlite3",
-            "default_tasks": ["report"], "verbosity": 1}
+    return {
+        "dep_file": str(build / ".doit.db"),
+        "backend": "sqlite3",
+        "default_tasks": ["report"],
+        "verbosity": 1,
+    }
 
 
 def _action(step: Step, flow_file: Path) -> TaskFailed | None:
@@ -44,8 +48,11 @@ def _action(step: Step, flow_file: Path) -> TaskFailed | None:
 
 
 def _failing(step: Step, name: str, error: AsicflowError) -> dict[str, Any]:
-    return {"name": name, "actions": [lambda: TaskFailed(f"{step.name}: {error}")],
-            "uptodate": [False]}
+    return {
+        "name": name,
+        "actions": [lambda: TaskFailed(f"{step.name}: {error}")],
+        "uptodate": [False],
+    }
 
 
 def _flows() -> list[tuple[Path, FlowConfig | AsicflowError]]:
@@ -58,8 +65,9 @@ def _flows() -> list[tuple[Path, FlowConfig | AsicflowError]]:
     return out
 
 
-def step_tasks(step: Step, flows: list[tuple[Path, FlowConfig | AsicflowError]]
-               ) -> Iterator[dict[str, Any]]:
+def step_tasks(
+    step: Step, flows: list[tuple[Path, FlowConfig | AsicflowError]]
+) -> Iterator[dict[str, Any]]:
     yield {"name": None, "doc": step.doc}
     build = build_root()
     for path, flow in flows:
@@ -70,8 +78,7 @@ def step_tasks(step: Step, flows: list[tuple[Path, FlowConfig | AsicflowError]]
         yield {
             "name": flow.name,
             "actions": [(_action, [step, path])],
-            "file_dep": [str(fdir / n) for n in step.needs]
-            + [str(p) for p in step.deps(flow)],
+            "file_dep": [str(fdir / n) for n in step.needs] + [str(p) for p in step.deps(flow)],
             "targets": [str(fdir / step.name / o) for o in (*step.outputs, "metrics.json")],
             "uptodate": [config_changed(config_values(step, flow))],
             "doc": f"{step.doc} ({flow.name})",

@@ -26,7 +26,7 @@ def make_stimuli(path: Path, n: int) -> None:
     rng = np.random.default_rng(0)
     reps = -(-n // len(d.x))
     x = np.tile(d.x, (reps, 1))[:n]
-    x[len(d.x):] = np.clip(x[len(d.x):] + rng.uniform(-0.1, 0.1, x[len(d.x):].shape), 0, 1)
+    x[len(d.x) :] = np.clip(x[len(d.x) :] + rng.uniform(-0.1, 0.1, x[len(d.x) :].shape), 0, 1)
     y = np.tile(d.y, reps)[:n]
     np.savez(path, x=x.astype(np.float32), y=y, test=np.ones(n, bool))
 
@@ -62,10 +62,15 @@ def main() -> None:
         flow.write_text(
             f"model: {ROOT / 'examples/digits_mlp/digits_mlp.h5'}\n"
             f"data: {{source: npz, npz: {npz}, count: {args.count}}}\n"
-            f"sim: {{simulator: {sim}}}\nclock_period_ns: 10\n")
+            f"sim: {{simulator: {sim}}}\nclock_period_ns: 10\n"
+        )
         t = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "asicflow", "run", str(flow), "--to", "report",
-                        "--always"], check=True, env=env, cwd=ROOT)
+        subprocess.run(
+            [sys.executable, "-m", "asicflow", "run", str(flow), "--to", "report", "--always"],
+            check=True,
+            env=env,
+            cwd=ROOT,
+        )
         total = time.perf_counter() - t
         m = json.loads((work / "build" / flow.stem / "metrics.json").read_text())
         print(f"\n== digits_mlp, {args.count} stimuli, simulator {sim} ==")
@@ -73,13 +78,19 @@ def main() -> None:
             if k.startswith("flow__"):
                 print(f"  step {k.split('__')[1]:<10} {v:8.2f} s")
         print(f"  all steps (one process, incl. doit) {total:.1f} s")
-        print(f"  csim  {m.get('csim__vectors_per_s', 0):10.0f} vectors/s "
-              f"({m.get('csim__mismatches')} mismatches)")
-        print(f"  cosim {m.get('cosim__vectors_per_s', 0):10.0f} vectors/s "
-              f"({m.get('cosim__mismatches')} mismatches, latency {m.get('cosim__latency_cycles')}"
-              f", II {m.get('cosim__ii')})")
-        print(f"  area {m.get('design__instance__area')} um^2, slack "
-              f"{m.get('timing__setup__ws')} ns at {m.get('timing__clock_period_ns')} ns")
+        print(
+            f"  csim  {m.get('csim__vectors_per_s', 0):10.0f} vectors/s "
+            f"({m.get('csim__mismatches')} mismatches)"
+        )
+        print(
+            f"  cosim {m.get('cosim__vectors_per_s', 0):10.0f} vectors/s "
+            f"({m.get('cosim__mismatches')} mismatches, latency {m.get('cosim__latency_cycles')}"
+            f", II {m.get('cosim__ii')})"
+        )
+        print(
+            f"  area {m.get('design__instance__area')} um^2, slack "
+            f"{m.get('timing__setup__ws')} ns at {m.get('timing__clock_period_ns')} ns"
+        )
     rate = qkeras_predict_rate(ROOT / "examples/digits_mlp/digits_mlp.h5", npz)
     print(f"\n  QKeras model.predict {rate:10.0f} vectors/s (best of 3, batch 1024)")
     # no-op doit on the repository's own flows (after one full run)
@@ -90,8 +101,10 @@ def main() -> None:
         t = time.perf_counter()
         subprocess.run([*doit, "report"], cwd=ROOT, check=True, capture_output=True)
         times.append(time.perf_counter() - t)
-    print(f"  no-op doit (every flow up to date): best {min(times):.2f} s, "
-          f"median {sorted(times)[2]:.2f} s")
+    print(
+        f"  no-op doit (every flow up to date): best {min(times):.2f} s, "
+        f"median {sorted(times)[2]:.2f} s"
+    )
 
 
 if __name__ == "__main__":

@@ -16,8 +16,10 @@ import yaml
 from asicflow.config import FlowConfig
 from asicflow.pdk import PDK_CONFIGS, PDK_ROOT_ENV
 
-PDK_ROOT = Path(os.environ.get(PDK_ROOT_ENV)
-                or Path(__file__).resolve().parents[2] / "shared" / "pdk" / "lambdapdk-sky130")
+PDK_ROOT = Path(
+    os.environ.get(PDK_ROOT_ENV)
+    or Path(__file__).resolve().parents[2] / "shared" / "pdk" / "lambdapdk-sky130"
+)
 TEMPLATE = PDK_CONFIGS / "commercial65_template.yaml"
 
 TOP = "mac_top"
@@ -70,8 +72,7 @@ def make_flow(name: str, **kw: Any) -> FlowConfig:
     return FlowConfig(model=Path("unused.h5"), name=name, **kw)
 
 
-def write_rtl(build: Path, flow: str, verilog: str = MAC_V, top: str = TOP,
-              **info: Any) -> None:
+def write_rtl(build: Path, flow: str, verilog: str = MAC_V, top: str = TOP, **info: Any) -> None:
     rtl = build / flow / "rtl"
     rtl.mkdir(parents=True, exist_ok=True)
     (rtl / "top.v").write_text(verilog)
@@ -93,8 +94,7 @@ def fill_commercial_template(dest: Path) -> tuple[Path, Path]:
     data = yaml.safe_load(TEMPLATE.read_text())
     data["name"] = "filled65"
     data["description"] = "commercial65 template filled with sky130hd as a stand-in (tests)"
-    for corner, tag in (("tt", "tt_025C_1v80"), ("ss", "ss_n40C_1v40"),
-                        ("ff", "ff_100C_1v95")):
+    for corner, tag in (("tt", "tt_025C_1v80"), ("ss", "ss_n40C_1v40"), ("ff", "ff_100C_1v95")):
         data["corners"][corner]["liberty"] = f"{SKY_LIB}/nldm/{SKY}{tag}.lib.gz"
     data["files"] = {
         "lef": f"{SKY_LIB}/lef/sky130_fd_sc_hd_merged.lef",
@@ -115,15 +115,26 @@ def fill_commercial_template(dest: Path) -> tuple[Path, Path]:
         "hold": [f"{SKY}dlygate4sd3_1"],
         "antenna": f"{SKY}diode_2",
     }
-    data["physical"].update({
-        "node_nm": 130, "stackup": "5M1LI", "site": ["unithd"],
-        "routing_layer_min": "met1", "routing_layer_max": "met5",
-        "pin_layers_horizontal": ["met3"], "pin_layers_vertical": ["met2"],
-        "rc_layer_signal": "met3", "rc_layer_clock": "met5", "abc_load_ff": 11,
-        "scripts": {"power_grid": "standin/pdngen.tcl",
-                    "global_connect": "standin/global_connect.tcl",
-                    "tapcell": "standin/tapcell.tcl", "tracks": ""},
-    })
+    data["physical"].update(
+        {
+            "node_nm": 130,
+            "stackup": "5M1LI",
+            "site": ["unithd"],
+            "routing_layer_min": "met1",
+            "routing_layer_max": "met5",
+            "pin_layers_horizontal": ["met3"],
+            "pin_layers_vertical": ["met2"],
+            "rc_layer_signal": "met3",
+            "rc_layer_clock": "met5",
+            "abc_load_ff": 11,
+            "scripts": {
+                "power_grid": "standin/pdngen.tcl",
+                "global_connect": "standin/global_connect.tcl",
+                "tapcell": "standin/tapcell.tcl",
+                "tracks": "",
+            },
+        }
+    )
     root = dest / "root"
     (root / "standin").mkdir(parents=True, exist_ok=True)
     link = root / "lambdapdk"
@@ -131,7 +142,8 @@ def fill_commercial_template(dest: Path) -> tuple[Path, Path]:
         link.symlink_to(PDK_ROOT / "lambdapdk")
     for name in STANDIN_SCRIPTS:
         (root / "standin" / name).write_text(
-            "# STAND-IN written by asicflow's tests, never executed: no OpenROAD here.\n")
+            "# STAND-IN written by asicflow's tests, never executed: no OpenROAD here.\n"
+        )
     out = dest / "filled65.yaml"
     out.write_text(yaml.safe_dump(data, sort_keys=False))
     return out, root
@@ -166,7 +178,6 @@ def write_fake_tools(folder: Path, python: str) -> dict[str, Path]:
     folder.mkdir(parents=True, exist_ok=True)
     for name, (exe, switch, version) in FAKES.items():
         p = folder / exe
-        p.write_text(FAKE_TOOL.format(python=python, name=name, switch=switch,
-                                      version=version))
+        p.write_text(FAKE_TOOL.format(python=python, name=name, switch=switch, version=version))
         p.chmod(0o755)
     return {name: folder for name in FAKES}

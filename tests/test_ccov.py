@@ -16,9 +16,11 @@ from asicflow.steps.ccov import CcovCheckStep, CcovStep, coverage_flags, uncover
 from asicflow.steps.hls import HlsStep
 from asicflow.stimuli import write_stimuli
 
-UNREACHABLE = "    if (x[i] > 1000) {  // unreachable: no layer's values get near 1000\n" \
-              "      y[i] = 0;\n" \
-              "    }\n"
+UNREACHABLE = (
+    "    if (x[i] > 1000) {  // unreachable: no layer's values get near 1000\n"
+    "      y[i] = 0;\n"
+    "    }\n"
+)
 
 
 def prepare(build: Path, graph: Graph, name: str, n: int = 300) -> FlowConfig:
@@ -36,7 +38,7 @@ def add_unreachable_branch(kernel: Path) -> int:
     anchor = "    y[i] = (RELU && x[i] < 0) ? (out_t)0 : (out_t)x[i];\n"
     assert anchor in text
     kernel.write_text(text.replace(anchor, anchor + UNREACHABLE))
-    return text[:text.index(anchor)].count("\n") + 2
+    return text[: text.index(anchor)].count("\n") + 2
 
 
 @pytest.mark.tools
@@ -54,8 +56,12 @@ def test_ccov_reports_coverage_of_a_digits_like_graph(tmp_path: Path) -> None:
     assert (out / "html" / "index.html").is_file()
     files = {f["file"] for f in json.loads((out / "coverage.json").read_text())["files"]}
     # The design only: generated firmware and the kernels, not the testbench or ac_types.
-    assert files == {"firmware/digits_mlp.cpp", "firmware/asicflow/dense.h",
-                     "firmware/asicflow/activation.h", "firmware/asicflow/defines.h"}
+    assert files == {
+        "firmware/digits_mlp.cpp",
+        "firmware/asicflow/dense.h",
+        "firmware/asicflow/activation.h",
+        "firmware/asicflow/defines.h",
+    }
     assert "--coverage" in (out / "commands.sh").read_text()
     config = json.loads((out / "config.json").read_text())
     assert "gcovr" in config["versions"]["gcovr"]
@@ -67,8 +73,9 @@ def test_ccov_reports_coverage_of_a_digits_like_graph(tmp_path: Path) -> None:
 @pytest.mark.tools
 def test_unreachable_branch_is_reported_by_file_and_line(tmp_path: Path) -> None:
     flow = prepare(tmp_path, random_mlp([16, 8, 4], seed=2), "dead_mlp")
-    line = add_unreachable_branch(tmp_path / "dead_mlp" / "hls" / "firmware" / "asicflow" /
-                                  "activation.h")
+    line = add_unreachable_branch(
+        tmp_path / "dead_mlp" / "hls" / "firmware" / "asicflow" / "activation.h"
+    )
     m = execute(CcovStep(), flow, build=tmp_path)
     where = f"firmware/asicflow/activation.h:{line}"
     body = f"firmware/asicflow/activation.h:{line + 1}"
@@ -83,16 +90,20 @@ def test_unreachable_branch_is_reported_by_file_and_line(tmp_path: Path) -> None
     assert where in str(err.value)
     assert (tmp_path / "dead_mlp" / "ccov_check.failed").is_dir()
 
-    relaxed = FlowConfig(model=flow.model, name=flow.name,
-                         checks=ChecksConfig(coverage_line_min=90.0, coverage_branch_min=80.0))
+    relaxed = FlowConfig(
+        model=flow.model,
+        name=flow.name,
+        checks=ChecksConfig(coverage_line_min=90.0, coverage_branch_min=80.0),
+    )
     assert execute(CcovCheckStep(), relaxed, build=tmp_path)["ccov_check__line_min"] == 90.0
 
 
 def test_ccov_check_rejects_a_threshold_outside_0_to_100(tmp_path: Path) -> None:
     folder = tmp_path / "f" / "ccov"
     folder.mkdir(parents=True)
-    (folder / "coverage_summary.json").write_text(json.dumps(
-        {"line_total": 4, "line_covered": 4, "branch_total": 0, "branch_covered": 0}))
+    (folder / "coverage_summary.json").write_text(
+        json.dumps({"line_total": 4, "line_covered": 4, "branch_total": 0, "branch_covered": 0})
+    )
     (folder / "uncovered.json").write_text(json.dumps({"lines": [], "branches": []}))
     flow = FlowConfig(model=Path("m.h5"), name="f", checks=ChecksConfig(coverage_line_min=120.0))
     with pytest.raises(ConfigError, match="coverage_line_min"):
@@ -102,13 +113,24 @@ def test_ccov_check_rejects_a_threshold_outside_0_to_100(tmp_path: Path) -> None
 
 
 def test_coverage_flags_and_uncovered_listing() -> None:
-    assert coverage_flags(["-O2", "-std=c++17", "-DX"]) == ["-std=c++17", "-DX", "-O0",
-                                                             "--coverage"]
-    cov = {"files": [{"file": "firmware/a.h", "lines": [
-        {"line_number": 3, "count": 5, "branches": [{"count": 5}, {"count": 0}]},
-        {"line_number": 4, "count": 0, "branches": []},
-        {"line_number": 5, "count": 0, "branches": [], "gcovr/excluded": True},
-    ]}]}
+    assert coverage_flags(["-O2", "-std=c++17", "-DX"]) == [
+        "-std=c++17",
+        "-DX",
+        "-O0",
+        "--coverage",
+    ]
+    cov = {
+        "files": [
+            {
+                "file": "firmware/a.h",
+                "lines": [
+                    {"line_number": 3, "count": 5, "branches": [{"count": 5}, {"count": 0}]},
+                    {"line_number": 4, "count": 0, "branches": []},
+                    {"line_number": 5, "count": 0, "branches": [], "gcovr/excluded": True},
+                ],
+            }
+        ]
+    }
     lines, branches = uncovered(cov)
     assert lines == ["firmware/a.h:4"]
     assert branches == ["firmware/a.h:3 (1 of 2 branches never taken)"]

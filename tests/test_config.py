@@ -28,9 +28,14 @@ def test_example_flows_load() -> None:
 
 
 def test_defaults_and_types(tmp_path: Path) -> None:
-    cfg = load_flow(write(tmp_path, "model: m.h5\nclock_period_ns: 5\n"
-                                    "input_type: ac_fixed<8, 2, true, AC_RND_CONV, AC_SAT>\n"
-                                    "precision: {fc1: {accum: 'ac_fixed<20,8>'}}\n"))
+    cfg = load_flow(
+        write(
+            tmp_path,
+            "model: m.h5\nclock_period_ns: 5\n"
+            "input_type: ac_fixed<8, 2, true, AC_RND_CONV, AC_SAT>\n"
+            "precision: {fc1: {accum: 'ac_fixed<20,8>'}}\n",
+        )
+    )
     assert cfg.clock_period_ns == 5.0 and isinstance(cfg.clock_period_ns, float)
     assert cfg.input_type == FixedType(8, 2, True, "RND_CONV", "SAT")
     assert cfg.precision["fc1"].accum == FixedType(20, 8)
@@ -40,8 +45,11 @@ def test_defaults_and_types(tmp_path: Path) -> None:
 
 
 def test_all_problems_reported_at_once(tmp_path: Path) -> None:
-    p = write(tmp_path, "model: missing.h5\nclok_period_ns: 5\ndata: {count: many, sorce: x}\n"
-                        "sim: {simulator: modelsim}\ninput_type: ap_fixed<8,2>\n")
+    p = write(
+        tmp_path,
+        "model: missing.h5\nclok_period_ns: 5\ndata: {count: many, sorce: x}\n"
+        "sim: {simulator: modelsim}\ninput_type: ap_fixed<8,2>\n",
+    )
     with pytest.raises(ConfigError) as e:
         load_flow(p)
     msg = str(e.value)
@@ -54,13 +62,16 @@ def test_all_problems_reported_at_once(tmp_path: Path) -> None:
     assert len(e.value.problems) == 6
 
 
-@pytest.mark.parametrize("text,needle", [
-    ("model: m.h5\ndata: [1, 2\n", "malformed YAML at line"),
-    ("- just\n- a list\n", "must hold a mapping"),
-    ("clock_period_ns: 10\n", "missing required key 'model'"),
-    ("model: m.h5\nclock_period_ns: -1\n", "'clock_period_ns' must be positive"),
-    ("model: m.h5\ndata: {source: npz}\n", "'data.npz' is required"),
-])
+@pytest.mark.parametrize(
+    "text,needle",
+    [
+        ("model: m.h5\ndata: [1, 2\n", "malformed YAML at line"),
+        ("- just\n- a list\n", "must hold a mapping"),
+        ("clock_period_ns: 10\n", "missing required key 'model'"),
+        ("model: m.h5\nclock_period_ns: -1\n", "'clock_period_ns' must be positive"),
+        ("model: m.h5\ndata: {source: npz}\n", "'data.npz' is required"),
+    ],
+)
 def test_bad_files(tmp_path: Path, text: str, needle: str) -> None:
     with pytest.raises(ConfigError, match="invalid configuration") as e:
         load_flow(write(tmp_path, text))

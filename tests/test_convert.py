@@ -36,8 +36,9 @@ def converted(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 @pytest.mark.parametrize("name,count", [("digits_mlp", 1797), ("jet_mlp", 2000)])
-def test_golden_equals_qkeras_every_layer(converted: dict[str, Path], name: str,
-                                          count: int) -> None:
+def test_golden_equals_qkeras_every_layer(
+    converted: dict[str, Path], name: str, count: int
+) -> None:
     graph = Graph.load(converted[name] / "convert")
     with np.load(converted[name] / "convert" / "reference.npz") as f:
         ref = {k: f[k] for k in f.files}
@@ -72,7 +73,8 @@ def test_accumulators_are_exact(converted: dict[str, Path]) -> None:
         if isinstance(lay, Dense):
             xin = trace[prev.name].astype(object)
             exact = xin @ lay.weights.astype(object) + lay.bias.astype(object) * (
-                1 << (lay.accum.frac - lay.bias_type.frac))
+                1 << (lay.accum.frac - lay.bias_type.frac)
+            )
             assert (exact >= lay.accum.raw_min).all() and (exact <= lay.accum.raw_max).all()
             assert (trace[lay.name] == exact.astype(np.int64)).all()
         prev = lay
@@ -95,15 +97,24 @@ def _seq(*layers: object, n_in: int = 8) -> object:
     return tf.keras.Sequential([tf.keras.layers.Input((n_in,)), *layers])
 
 
-@pytest.mark.parametrize("layer,needle", [
-    (tf.keras.layers.LayerNormalization(), "layer 'bad' (LayerNormalization) is not supported"),
-    (QDense(4, kernel_quantizer=quantized_bits(6, 0, alpha="auto_po2"),
-            bias_quantizer=quantized_bits(6, 0)), "alpha='auto_po2'"),
-    (QDense(4), "no kernel quantizer"),
-    (QActivation(quantized_bits(6, 0, use_stochastic_rounding=True)), "stochastic rounding"),
-    (QActivation("quantized_tanh(4)"), "quantized_tanh"),
-    (tf.keras.layers.Activation("sigmoid"), "activation 'sigmoid' is not supported"),
-])
+@pytest.mark.parametrize(
+    "layer,needle",
+    [
+        (tf.keras.layers.LayerNormalization(), "layer 'bad' (LayerNormalization) is not supported"),
+        (
+            QDense(
+                4,
+                kernel_quantizer=quantized_bits(6, 0, alpha="auto_po2"),
+                bias_quantizer=quantized_bits(6, 0),
+            ),
+            "alpha='auto_po2'",
+        ),
+        (QDense(4), "no kernel quantizer"),
+        (QActivation(quantized_bits(6, 0, use_stochastic_rounding=True)), "stochastic rounding"),
+        (QActivation("quantized_tanh(4)"), "quantized_tanh"),
+        (tf.keras.layers.Activation("sigmoid"), "activation 'sigmoid' is not supported"),
+    ],
+)
 def test_unsupported_named(layer: object, needle: str) -> None:
     layer._name = "bad"  # type: ignore[attr-defined]
     q = QActivation(quantized_bits(8, 0), name="qin")
@@ -116,17 +127,29 @@ def test_unsupported_named(layer: object, needle: str) -> None:
 
 
 def test_softmax_only_at_the_end() -> None:
-    model = _seq(QActivation(quantized_bits(8, 0)), tf.keras.layers.Activation("softmax", name="sm"),
-                 QDense(2, kernel_quantizer=quantized_bits(4, 0, alpha=1),
-                        bias_quantizer=quantized_bits(4, 0, alpha=1)))
+    model = _seq(
+        QActivation(quantized_bits(8, 0)),
+        tf.keras.layers.Activation("softmax", name="sm"),
+        QDense(
+            2,
+            kernel_quantizer=quantized_bits(4, 0, alpha=1),
+            bias_quantizer=quantized_bits(4, 0, alpha=1),
+        ),
+    )
     with pytest.raises(UnsupportedModel, match="'sm'.*softmax only as the last layer"):
         _convert(model)
 
 
 def test_input_type_needed_without_input_quantizer() -> None:
-    model = _seq(QDense(3, kernel_quantizer=quantized_bits(4, 0, alpha=1),
-                        bias_quantizer=quantized_bits(4, 0, alpha=1), name="d"),
-                 QActivation(quantized_relu(4, 1)))
+    model = _seq(
+        QDense(
+            3,
+            kernel_quantizer=quantized_bits(4, 0, alpha=1),
+            bias_quantizer=quantized_bits(4, 0, alpha=1),
+            name="d",
+        ),
+        QActivation(quantized_relu(4, 1)),
+    )
     with pytest.raises(UnsupportedModel, match="set 'input_type' in the flow"):
         _convert(model)
     g = _convert(model, FixedType(8, 2, True, "RND_CONV", "SAT"))

@@ -31,28 +31,63 @@ INCLUDE = '#include "asicflow/defines.h"\n'
 
 # name -> (edits to the kernel copy, rule, what reports it); MARK sits on the expected line.
 BROKEN = {
-    "new": ([(ACC_INIT, f"    acc_t* scratch = new acc_t[N_IN];  {MARK}\n{ACC_INIT}"
-                        "    delete[] scratch;\n")],
-            "dynamic-memory", {"cppcoreguidelines-owning-memory", "hlsDynamicMemory"}),
-    "std_vector": ([(INCLUDE, f"#include <vector>\n\n{INCLUDE}"),
-                    (ACC_INIT, f"    std::vector<acc_t> parts(N_IN);  {MARK}\n{ACC_INIT}")],
-                   "dynamic-memory", {"hlsDynamicMemory"}),
-    "recursion": ([(NAMESPACE, f"{NAMESPACE}\ninline int depth(int n) {{ return n <= 0 ? 0 : "
-                               f"1 + depth(n - 1); }}  {MARK}\n"),
-                   (RESULT, "    y[j] = (out_t)(acc + depth(3));\n")],
-                  "recursion", {"misc-no-recursion"}),
-    "out_of_bounds": ([(LOOP_IN, LOOP_IN.replace("i < N_IN", "i <= N_IN")),
-                       (ACC_ADD, ACC_ADD.rstrip("\n") + f"  {MARK}\n")],
-                      "out-of-bounds", {"arrayIndexOutOfBounds"}),
-    "uninitialized_accumulator": ([(ACC_INIT, "    acc_t acc;\n"),
-                                   (ACC_ADD, ACC_ADD.rstrip("\n") + f"  {MARK}\n")],
-                                  "uninitialized-data",
-                                  {"clang-analyzer-core.UndefinedBinaryOperatorResult"}),
-    "while_loop": ([(RESULT, f"    while (acc > 0) {{  {MARK}\n      acc -= 1;\n    }}\n{RESULT}")],
-                   "unbounded-loop", {"hlsUnboundedLoop"}),
-    "counter_written_in_body": ([(LOOP_IN, LOOP_IN.rstrip("\n") + f"  {MARK}\n"),
-                                 (ACC_ADD, f"{ACC_ADD}      if (acc < 0) i++;\n")],
-                                "unbounded-loop", {"hlsUnboundedLoop"}),
+    "new": (
+        [
+            (
+                ACC_INIT,
+                f"    acc_t* scratch = new acc_t[N_IN];  {MARK}\n{ACC_INIT}"
+                "    delete[] scratch;\n",
+            )
+        ],
+        "dynamic-memory",
+        {"cppcoreguidelines-owning-memory", "hlsDynamicMemory"},
+    ),
+    "std_vector": (
+        [
+            (INCLUDE, f"#include <vector>\n\n{INCLUDE}"),
+            (ACC_INIT, f"    std::vector<acc_t> parts(N_IN);  {MARK}\n{ACC_INIT}"),
+        ],
+        "dynamic-memory",
+        {"hlsDynamicMemory"},
+    ),
+    "recursion": (
+        [
+            (
+                NAMESPACE,
+                f"{NAMESPACE}\ninline int depth(int n) {{ return n <= 0 ? 0 : "
+                f"1 + depth(n - 1); }}  {MARK}\n",
+            ),
+            (RESULT, "    y[j] = (out_t)(acc + depth(3));\n"),
+        ],
+        "recursion",
+        {"misc-no-recursion"},
+    ),
+    "out_of_bounds": (
+        [
+            (LOOP_IN, LOOP_IN.replace("i < N_IN", "i <= N_IN")),
+            (ACC_ADD, ACC_ADD.rstrip("\n") + f"  {MARK}\n"),
+        ],
+        "out-of-bounds",
+        {"arrayIndexOutOfBounds"},
+    ),
+    "uninitialized_accumulator": (
+        [(ACC_INIT, "    acc_t acc;\n"), (ACC_ADD, ACC_ADD.rstrip("\n") + f"  {MARK}\n")],
+        "uninitialized-data",
+        {"clang-analyzer-core.UndefinedBinaryOperatorResult"},
+    ),
+    "while_loop": (
+        [(RESULT, f"    while (acc > 0) {{  {MARK}\n      acc -= 1;\n    }}\n{RESULT}")],
+        "unbounded-loop",
+        {"hlsUnboundedLoop"},
+    ),
+    "counter_written_in_body": (
+        [
+            (LOOP_IN, LOOP_IN.rstrip("\n") + f"  {MARK}\n"),
+            (ACC_ADD, f"{ACC_ADD}      if (acc < 0) i++;\n"),
+        ],
+        "unbounded-loop",
+        {"hlsUnboundedLoop"},
+    ),
 }
 
 
@@ -76,18 +111,31 @@ def break_kernel(kernel: Path, edits: list[tuple[str, str]]) -> int:
 
 
 @pytest.mark.tools
-@pytest.mark.parametrize("name, graph", [
-    ("digits_mlp", random_mlp([64, 16, 10], seed=0, w_bits=8)),
-    ("deep_mlp", random_mlp([16, 64, 32, 32, 5], seed=3, w_bits=6, act_bits=8, sparsity=0.5,
-                            in_type=FixedType(10, 4, False, "TRN", "WRAP"))),
-])
+@pytest.mark.parametrize(
+    "name, graph",
+    [
+        ("digits_mlp", random_mlp([64, 16, 10], seed=0, w_bits=8)),
+        (
+            "deep_mlp",
+            random_mlp(
+                [16, 64, 32, 32, 5],
+                seed=3,
+                w_bits=6,
+                act_bits=8,
+                sparsity=0.5,
+                in_type=FixedType(10, 4, False, "TRN", "WRAP"),
+            ),
+        ),
+    ],
+)
 def test_design_check_passes_on_generated_code(tmp_path: Path, name: str, graph: Graph) -> None:
     flow = prepare(tmp_path, graph, name)
     m = execute(DesignCheckStep(), flow, build=tmp_path)
     assert m["design_check__violations"] == 0
     assert m["design_check__violations__recursion"] == 0
     assert m["design_check__range__values"] == len(graph.layers) + sum(
-        isinstance(lay, Dense) for lay in graph.layers)
+        isinstance(lay, Dense) for lay in graph.layers
+    )
     out = tmp_path / name / "design_check"
     assert "**PASSED" in (out / "report.md").read_text()
     report = json.loads((out / "report.json").read_text())
@@ -100,18 +148,19 @@ def test_design_check_passes_on_generated_code(tmp_path: Path, name: str, graph:
 
 @pytest.mark.tools
 @pytest.mark.parametrize("variant", sorted(BROKEN))
-def test_design_check_names_rule_and_line_of_a_broken_kernel(tmp_path: Path,
-                                                             variant: str) -> None:
+def test_design_check_names_rule_and_line_of_a_broken_kernel(tmp_path: Path, variant: str) -> None:
     edits, rule, checks = BROKEN[variant]
     flow = prepare(tmp_path, random_mlp([8, 4, 3], seed=1), "broken")
     line = break_kernel(tmp_path / "broken" / "hls" / "firmware" / "asicflow" / "dense.h", edits)
     with pytest.raises(CheckFailed) as err:
         execute(DesignCheckStep(), flow, build=tmp_path)
     assert f"{rule}: firmware/asicflow/dense.h:{line}: " in str(err.value)
-    report = json.loads((tmp_path / "broken" / "design_check.failed" / "report.json")
-                        .read_text())
-    here = [v for v in report["violations"]
-            if v["file"] == "firmware/asicflow/dense.h" and v["line"] == line]
+    report = json.loads((tmp_path / "broken" / "design_check.failed" / "report.json").read_text())
+    here = [
+        v
+        for v in report["violations"]
+        if v["file"] == "firmware/asicflow/dense.h" and v["line"] == line
+    ]
     assert {v["check"] for v in here if v["rule"] == rule} >= checks
     assert not (tmp_path / "broken" / "design_check").exists()
 
@@ -120,8 +169,13 @@ def narrow_graph() -> Graph:
     """dense0's accumulator and dense1's AC_WRAP result are too narrow for their sums."""
     g = random_mlp([16, 8, 4], seed=4, sparsity=0.0)
     t = FixedType.parse
-    infer(g, {"dense0": Override(accum=t("ac_fixed<10, 3, true>")),
-              "dense1": Override(result=t("ac_fixed<5, 2, true, AC_TRN, AC_WRAP>"))})
+    infer(
+        g,
+        {
+            "dense0": Override(accum=t("ac_fixed<10, 3, true>")),
+            "dense1": Override(result=t("ac_fixed<5, 2, true, AC_TRN, AC_WRAP>")),
+        },
+    )
     return g
 
 
@@ -164,8 +218,9 @@ def test_design_check_names_the_overflowing_type(tmp_path: Path) -> None:
     assert f"wrap-overflow: firmware/types.h:{out_line}: layer 'dense1'" in str(err.value)
 
 
-def test_missing_analyzer_is_named_with_install_hint(tmp_path: Path,
-                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_missing_analyzer_is_named_with_install_hint(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     flow = prepare(tmp_path, random_mlp([4, 3], seed=0), "nocheck")
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))
     with pytest.raises(ToolMissing, match="cppcheck.*apt-get install cppcheck"):

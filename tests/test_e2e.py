@@ -16,10 +16,19 @@ pytestmark = [pytest.mark.slow, pytest.mark.tools]
 
 
 def doit(tmp: Path, flows: list[Path], *args: str) -> tuple[list[str], str]:
-    env = {**os.environ, "ASICFLOW_BUILD": str(tmp / "build"),
-           "ASICFLOW_FLOWS": ":".join(str(f) for f in flows)}
-    r = subprocess.run([sys.executable, "-m", "doit", "-f", str(ROOT / "dodo.py"), *args],
-                       cwd=ROOT, env=env, capture_output=True, text=True, timeout=1800)
+    env = {
+        **os.environ,
+        "ASICFLOW_BUILD": str(tmp / "build"),
+        "ASICFLOW_FLOWS": ":".join(str(f) for f in flows),
+    }
+    r = subprocess.run(
+        [sys.executable, "-m", "doit", "-f", str(ROOT / "dodo.py"), *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
     assert r.returncode == 0, r.stdout + r.stderr
     executed = re.findall(r"^\.  (\S+)", r.stdout, flags=re.M)
     return executed, r.stdout

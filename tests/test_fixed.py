@@ -49,9 +49,11 @@ def ref_cast(raw: int, src_frac: int, t: FixedType) -> int:
 @pytest.mark.parametrize("signed", [True, False])
 def test_cast_matches_exact_reference(rounding: str, overflow: str, signed: bool) -> None:
     raw = np.arange(-300, 301, dtype=np.int64)
-    for src_frac, t in [(4, FixedType(5, 3, signed, rounding, overflow)),
-                        (1, FixedType(6, 2, signed, rounding, overflow)),
-                        (3, FixedType(4, 4, signed, rounding, overflow))]:
+    for src_frac, t in [
+        (4, FixedType(5, 3, signed, rounding, overflow)),
+        (1, FixedType(6, 2, signed, rounding, overflow)),
+        (3, FixedType(4, 4, signed, rounding, overflow)),
+    ]:
         got = cast(raw, src_frac, t)
         want = [ref_cast(int(r), src_frac, t) for r in raw]
         assert got.tolist() == want, (src_frac, t)
@@ -60,7 +62,15 @@ def test_cast_matches_exact_reference(rounding: str, overflow: str, signed: bool
 def test_quantize_is_round_half_even_like_tf_round() -> None:
     t = FixedType(8, 8, True, "RND_CONV", "SAT")
     assert quantize([0.5, 1.5, 2.5, -0.5, -1.5, 3.3, 1e9, -1e9], t).tolist() == [
-        0, 2, 2, 0, -2, 3, 127, -128]
+        0,
+        2,
+        2,
+        0,
+        -2,
+        3,
+        127,
+        -128,
+    ]
 
 
 def test_quantize_matches_reference_on_random_floats() -> None:

@@ -15,10 +15,18 @@ ROOT = Path(__file__).resolve().parents[1]
 DIGITS = ROOT / "examples" / "digits_mlp" / "digits_mlp.h5"
 
 
-def cli(tmp: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def cli(
+    tmp: Path, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     full_env = {**os.environ, "ASICFLOW_BUILD": str(tmp / "build"), **(env or {})}
-    return subprocess.run([sys.executable, "-m", "asicflow", "run", *args], cwd=tmp,
-                          env=full_env, capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "asicflow", "run", *args],
+        cwd=tmp,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 def flow(tmp: Path, name: str, body: str) -> Path:
@@ -28,8 +36,11 @@ def flow(tmp: Path, name: str, body: str) -> Path:
 
 
 def snapshot(folder: Path) -> dict[str, str]:
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 GOOD = f"model: {DIGITS}\ndata: {{count: 50}}\n"
@@ -81,8 +92,12 @@ def test_debug_shows_traceback(built: Path) -> None:
 
 
 def test_missing_data_file(built: Path) -> None:
-    r = cli(built, str(flow(built, "f", f"model: {DIGITS}\ndata: {{source: npz, npz: no.npz}}\n")),
-            "--to", "golden")
+    r = cli(
+        built,
+        str(flow(built, "f", f"model: {DIGITS}\ndata: {{source: npz, npz: no.npz}}\n")),
+        "--to",
+        "golden",
+    )
     check_failed(r, "'data.npz': file not found", "no.npz")
 
 
@@ -90,17 +105,24 @@ def test_unsupported_layer_keeps_previous_results(built: Path) -> None:
     tf = pytest.importorskip("tensorflow")
     from qkeras import QActivation, QDense, quantized_bits
 
-    model = tf.keras.Sequential([
-        tf.keras.layers.Input((64,)), QActivation(quantized_bits(6, 0), name="q_in"),
-        QDense(4, kernel_quantizer=quantized_bits(6, 0, alpha=1),
-               bias_quantizer=quantized_bits(6, 0, alpha=1), name="fc"),
-        tf.keras.layers.LayerNormalization(name="norm")])
+    model = tf.keras.Sequential(
+        [
+            tf.keras.layers.Input((64,)),
+            QActivation(quantized_bits(6, 0), name="q_in"),
+            QDense(
+                4,
+                kernel_quantizer=quantized_bits(6, 0, alpha=1),
+                bias_quantizer=quantized_bits(6, 0, alpha=1),
+                name="fc",
+            ),
+            tf.keras.layers.LayerNormalization(name="norm"),
+        ]
+    )
     bad = built / "bad.h5"
     model.save(bad)
     before = snapshot(built / "build" / "f" / "convert")
     other = snapshot(built / "build" / "other")
-    r = cli(built, str(flow(built, "f", f"model: {bad}\ndata: {{count: 50}}\n")),
-            "--to", "golden")
+    r = cli(built, str(flow(built, "f", f"model: {bad}\ndata: {{count: 50}}\n")), "--to", "golden")
     check_failed(r, "layer 'norm' (LayerNormalization) is not supported", "Supported:")
     assert snapshot(built / "build" / "f" / "convert") == before
     assert snapshot(built / "build" / "other") == other
@@ -108,8 +130,9 @@ def test_unsupported_layer_keeps_previous_results(built: Path) -> None:
 
 
 def test_too_many_stimuli(built: Path) -> None:
-    r = cli(built, str(flow(built, "f", f"model: {DIGITS}\ndata: {{count: 5000}}\n")),
-            "--to", "convert")
+    r = cli(
+        built, str(flow(built, "f", f"model: {DIGITS}\ndata: {{count: 5000}}\n")), "--to", "convert"
+    )
     check_failed(r, "'data.count' is 5000", "has only 1797 samples")
 
 
@@ -120,7 +143,8 @@ def test_missing_tool_named(built: Path) -> None:
     check_failed(r, "tool missing", "no-such-cxx")
     after = snapshot(built / "build")
     assert {k: v for k, v in after.items() if k.startswith("other/")} == {
-        k: v for k, v in before.items() if k.startswith("other/")}
+        k: v for k, v in before.items() if k.startswith("other/")
+    }
     assert not (built / "build" / "f" / "csim").exists()
 
 

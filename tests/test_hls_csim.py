@@ -36,8 +36,9 @@ def hls_and_csim(build: Path, flow: FlowConfig) -> dict[str, object]:
     return execute(CsimStep(), flow, build=build)
 
 
-def assert_matches_golden(build: Path, flow: FlowConfig, metrics: dict[str, object],
-                          n: int = 1000) -> None:
+def assert_matches_golden(
+    build: Path, flow: FlowConfig, metrics: dict[str, object], n: int = 1000
+) -> None:
     assert metrics["csim__vectors"] == n
     assert metrics["csim__mismatches"] == 0
     golden = load_stimuli(build / flow.name / "golden")
@@ -46,11 +47,23 @@ def assert_matches_golden(build: Path, flow: FlowConfig, metrics: dict[str, obje
 
 
 @pytest.mark.tools
-@pytest.mark.parametrize("name, graph", [
-    ("digits_mlp", random_mlp([64, 16, 10], seed=0, w_bits=8)),
-    ("deep_mlp", random_mlp([16, 64, 32, 32, 5], seed=3, w_bits=6, act_bits=8, sparsity=0.5,
-                            in_type=FixedType(10, 4, False, "TRN", "WRAP"))),
-])
+@pytest.mark.parametrize(
+    "name, graph",
+    [
+        ("digits_mlp", random_mlp([64, 16, 10], seed=0, w_bits=8)),
+        (
+            "deep_mlp",
+            random_mlp(
+                [16, 64, 32, 32, 5],
+                seed=3,
+                w_bits=6,
+                act_bits=8,
+                sparsity=0.5,
+                in_type=FixedType(10, 4, False, "TRN", "WRAP"),
+            ),
+        ),
+    ],
+)
 def test_csim_is_bit_exact(tmp_path: Path, name: str, graph: Graph) -> None:
     flow = prepare(tmp_path, graph, name)
     metrics = hls_and_csim(tmp_path, flow)
@@ -58,8 +71,11 @@ def test_csim_is_bit_exact(tmp_path: Path, name: str, graph: Graph) -> None:
     assert (tmp_path / name / "hls" / "firmware" / f"{name}.cpp").is_file()
     config = json.loads((tmp_path / name / "csim" / "config.json").read_text())
     assert "g++" in config["versions"]["cxx"]
-    assert config["config"] == {"hls.ac_include": None, "hls.cxx": "g++",
-                                "hls.cxxflags": ["-O2", "-std=c++17"]}
+    assert config["config"] == {
+        "hls.ac_include": None,
+        "hls.cxx": "g++",
+        "hls.cxxflags": ["-O2", "-std=c++17"],
+    }
 
 
 def rounding_graph() -> Graph:
@@ -71,26 +87,47 @@ def rounding_graph() -> Graph:
         Activation("in_q", "in_q", 12, FixedType(6, 1, True, "RND_INF", "SAT_SYM")),
     ]
     for k, (n_in, n_out) in enumerate(itertools.pairwise([12, 10, 8, 6, 4])):
-        layers.append(Dense(f"dense{k}", f"dense{k}", n_out, FixedType(1, 1), n_in=n_in,
-                            weight_type=w_t, bias_type=FixedType(10, 2),
-                            weights=rng.integers(-32, 32, (n_in, n_out)),
-                            bias=rng.integers(-512, 512, n_out)))
+        layers.append(
+            Dense(
+                f"dense{k}",
+                f"dense{k}",
+                n_out,
+                FixedType(1, 1),
+                n_in=n_in,
+                weight_type=w_t,
+                bias_type=FixedType(10, 2),
+                weights=rng.integers(-32, 32, (n_in, n_out)),
+                bias=rng.integers(-512, 512, n_out),
+            )
+        )
         if k == 1:
-            layers.append(Activation("relu1", "relu1", n_out,
-                                     FixedType(5, 2, False, "RND", "SAT"), relu=True))
+            layers.append(
+                Activation("relu1", "relu1", n_out, FixedType(5, 2, False, "RND", "SAT"), relu=True)
+            )
     layers.append(Activation("out_q", "out_q", 4, FixedType(3, 1, True, "RND_CONV", "SAT")))
     graph = Graph("rounding", layers)
     t = FixedType.parse
-    infer(graph, {  # products have >= 12 fractional bits: every accumulator rounds them
-        "dense0": Override(t("ac_fixed<14, 6, true, AC_RND_CONV>"),
-                           t("ac_fixed<6, 2, true, AC_RND_CONV, AC_SAT>")),
-        "dense1": Override(t("ac_fixed<9, 3, true, AC_RND>"),
-                           t("ac_fixed<7, 2, true, AC_TRN_ZERO, AC_SAT_SYM>")),
-        "dense2": Override(t("ac_fixed<12, 3, true, AC_RND_ZERO>"),
-                           t("ac_fixed<5, 1, true, AC_RND_INF, AC_SAT_ZERO>")),
-        "dense3": Override(t("ac_fixed<12, 4, true, AC_RND_MIN_INF>"),
-                           t("ac_fixed<6, 2, true, AC_TRN, AC_WRAP>")),
-    })
+    infer(
+        graph,
+        {  # products have >= 12 fractional bits: every accumulator rounds them
+            "dense0": Override(
+                t("ac_fixed<14, 6, true, AC_RND_CONV>"),
+                t("ac_fixed<6, 2, true, AC_RND_CONV, AC_SAT>"),
+            ),
+            "dense1": Override(
+                t("ac_fixed<9, 3, true, AC_RND>"),
+                t("ac_fixed<7, 2, true, AC_TRN_ZERO, AC_SAT_SYM>"),
+            ),
+            "dense2": Override(
+                t("ac_fixed<12, 3, true, AC_RND_ZERO>"),
+                t("ac_fixed<5, 1, true, AC_RND_INF, AC_SAT_ZERO>"),
+            ),
+            "dense3": Override(
+                t("ac_fixed<12, 4, true, AC_RND_MIN_INF>"),
+                t("ac_fixed<6, 2, true, AC_TRN, AC_WRAP>"),
+            ),
+        },
+    )
     return graph
 
 
@@ -141,8 +178,10 @@ def test_csim_reports_corrupt_golden_outputs(tmp_path: Path) -> None:
     y = read_text_matrix(outputs, 3)
     y[7, 1] += 1
     np.savetxt(outputs, y, fmt="%d")
-    with pytest.raises(CheckFailed, match=r"1 of 50 vectors differ.*stimulus 7, output 1"
-                                          r"(.|\n)*every layer matches"):
+    with pytest.raises(
+        CheckFailed,
+        match=r"1 of 50 vectors differ.*stimulus 7, output 1" r"(.|\n)*every layer matches",
+    ):
         hls_and_csim(tmp_path, flow)
     assert not (tmp_path / "tiny_mlp" / "csim").exists()
 
@@ -163,15 +202,18 @@ def test_ac_include_lookup(tmp_path: Path) -> None:
     assert ac_include_dir(tmp_path) == tmp_path
 
 
-@pytest.mark.parametrize("raw, t, text", [
-    (-3, FixedType(6, 1), "-0.09375"),
-    (31, FixedType(6, 1), "0.96875"),
-    (0, FixedType(6, 1), "0.0"),
-    (5, FixedType(4, 6), "20.0"),
-    (-7, FixedType(4, 70), "-516508834063867445248.0"),
-    (-(2**52), FixedType(53, 3), "-4.0"),
-    (1, FixedType(37, 2), "0.00000000002910383045673370361328125"),
-])
+@pytest.mark.parametrize(
+    "raw, t, text",
+    [
+        (-3, FixedType(6, 1), "-0.09375"),
+        (31, FixedType(6, 1), "0.96875"),
+        (0, FixedType(6, 1), "0.0"),
+        (5, FixedType(4, 6), "20.0"),
+        (-7, FixedType(4, 70), "-516508834063867445248.0"),
+        (-(2**52), FixedType(53, 3), "-4.0"),
+        (1, FixedType(37, 2), "0.00000000002910383045673370361328125"),
+    ],
+)
 def test_weight_literals_are_exact(raw: int, t: FixedType, text: str) -> None:
     assert literal(raw, t) == text
 

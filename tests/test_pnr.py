@@ -53,9 +53,14 @@ MISSING_FROM_SHARED = {
     f"{SKY_LIB}/techmap/yosys/cells_tristatebuf.v",
     "lambdapdk/sky130/base/pex/openroad/typical.rules",
 }
-OFFLINE_ENV = {"http_proxy": "http://127.0.0.1:9", "https_proxy": "http://127.0.0.1:9",
-               "HTTP_PROXY": "http://127.0.0.1:9", "HTTPS_PROXY": "http://127.0.0.1:9",
-               "no_proxy": "", "NO_PROXY": ""}
+OFFLINE_ENV = {
+    "http_proxy": "http://127.0.0.1:9",
+    "https_proxy": "http://127.0.0.1:9",
+    "HTTP_PROXY": "http://127.0.0.1:9",
+    "HTTPS_PROXY": "http://127.0.0.1:9",
+    "no_proxy": "",
+    "NO_PROXY": "",
+}
 
 
 @pytest.fixture
@@ -91,14 +96,20 @@ def request(tmp_path: Path, **kw: Any) -> PnrRequest:
     sdc = tmp_path / "constraints.sdc"
     sdc.write_text("create_clock -name clk -period 10 [get_ports clk]\n")
     base: dict[str, Any] = {
-        "top": TOP, "rtl": str(rtl), "sdc": str(sdc),
-        "pdk_yaml": str(load_pdk("sky130hd").source), "pdk_root": str(PDK_ROOT),
-        "builddir": str(tmp_path / "sc"), "cachedir": str(tmp_path / "sc" / "cache")}
+        "top": TOP,
+        "rtl": str(rtl),
+        "sdc": str(sdc),
+        "pdk_yaml": str(load_pdk("sky130hd").source),
+        "pdk_root": str(PDK_ROOT),
+        "builddir": str(tmp_path / "sc"),
+        "cachedir": str(tmp_path / "sc" / "cache"),
+    }
     base.update(kw)
     return PnrRequest(**base)
 
 
 # --- PDK configurations ----------------------------------------------------------------------
+
 
 def test_commercial_template_loads_and_names_every_missing_file() -> None:
     cfg = load_pdk(str(TEMPLATE))
@@ -109,8 +120,13 @@ def test_commercial_template_loads_and_names_every_missing_file() -> None:
         resolve_pdk(make_flow("f", pdk=str(TEMPLATE)), pnr=True)
     msg = str(err.value)
     for rel in [c.liberty for c in cfg.corners.values()] + [
-            cfg.files.lef, cfg.files.tech_lef, cfg.files.gds, cfg.files.layer_map,
-            cfg.physical.scripts.power_grid, cfg.physical.scripts.tapcell]:
+        cfg.files.lef,
+        cfg.files.tech_lef,
+        cfg.files.gds,
+        cfg.files.layer_map,
+        cfg.physical.scripts.power_grid,
+        cfg.physical.scripts.tapcell,
+    ]:
         assert str(PDK_ROOT / rel) in msg
     assert "corners.ss.liberty" in msg and "physical.scripts.global_connect" in msg
 
@@ -134,20 +150,24 @@ def test_sky130hd_names_its_siliconcompiler_target() -> None:
     cfg = load_pdk("sky130hd")
     sc = cfg.siliconcompiler
     assert (sc.target, sc.dataroot, sc.pdk, sc.library) == (
-        "skywater130_demo", "lambdapdk", "skywater130", "sky130hd")
+        "skywater130_demo",
+        "lambdapdk",
+        "skywater130",
+        "sky130hd",
+    )
     assert cfg.pnr_problems() == [] and cfg.pnr_referenced() == []
 
 
 @pytest.mark.tools
 def test_commercial_template_filled_with_sky130_drives_synth_and_sta(
-        tmp_path: Path, filled: tuple[Path, Path]) -> None:
+    tmp_path: Path, filled: tuple[Path, Path]
+) -> None:
     """The PDK abstraction is not sky130-specific: the template, filled with the sky130 files
     as a stand-in, gives the same netlist area and timing as sky130hd.yaml."""
     yaml_path, root = filled
     write_rtl(tmp_path, "mac")
     results = {}
-    for tag, kw in (("template", {"pdk": str(yaml_path), "pdk_root": root}),
-                    ("sky130hd", {})):
+    for tag, kw in (("template", {"pdk": str(yaml_path), "pdk_root": root}), ("sky130hd", {})):
         build = tmp_path / tag
         shutil.copytree(tmp_path / "mac", build / "mac")
         synth = execute(SynthStep(), make_flow("mac", **kw), build)
@@ -159,19 +179,25 @@ def test_commercial_template_filled_with_sky130_drives_synth_and_sta(
     assert t_synth["design__instance__count__flops"] == 36
     assert t_sta["timing__setup__ws"] == s_sta["timing__setup__ws"] > 0
     # The template's ss corner resolves to the filled ss Liberty file.
-    ss = execute(StaStep(), make_flow("mac", pdk=str(yaml_path), pdk_root=root, corner="ss"),
-                 tmp_path / "template")
+    ss = execute(
+        StaStep(),
+        make_flow("mac", pdk=str(yaml_path), pdk_root=root, corner="ss"),
+        tmp_path / "template",
+    )
     assert ss["timing__critical_path_ns"] > t_sta["timing__critical_path_ns"]
 
 
 # --- the SiliconCompiler project (in process) --------------------------------------------------
 
-def test_sky130_project_passes_siliconcompiler_checks_offline(tmp_path: Path,
-                                                             offline: Path) -> None:
+
+def test_sky130_project_passes_siliconcompiler_checks_offline(
+    tmp_path: Path, offline: Path
+) -> None:
     from asicflow import sc_project
 
-    req = request(tmp_path, core_utilization=35.0, aspect_ratio=0.8, core_margin_um=2.0,
-                  place_density=0.55)
+    req = request(
+        tmp_path, core_utilization=35.0, aspect_ratio=0.8, core_margin_um=2.0, place_density=0.55
+    )
     proj = sc_project.build_project(req)
     assert proj.check_manifest()
     assert proj.get("asic", "mainlib") == "sky130hd" and proj.get("asic", "pdk") == "skywater130"
@@ -183,8 +209,7 @@ def test_sky130_project_passes_siliconcompiler_checks_offline(tmp_path: Path,
     typical = lib.find_files("fileset", "models.timing.typical.nldm", "file", "liberty")
     assert typical == [str(PDK_ROOT / SKY_LIB / "nldm" / "sky130_fd_sc_hd__tt_025C_1v80.lib.gz")]
     area = proj.constraint.area
-    assert (area.get_density(), area.get_aspectratio(), area.get_coremargin()) == (35.0, 0.8,
-                                                                                   2.0)
+    assert (area.get_density(), area.get_aspectratio(), area.get_coremargin()) == (35.0, 0.8, 2.0)
     assert lib.get("tool", "openroad", "place_density") == 0.55
     assert proj.option.scheduler.get_name() is None
     assert not any(offline.iterdir())
@@ -202,22 +227,27 @@ def test_sky130_files_the_shared_copy_lacks(tmp_path: Path, offline: Path) -> No
     assert {f["path"] for f in missing} == MISSING_FROM_SHARED
 
 
-def test_project_from_the_pdk_yaml(tmp_path: Path, offline: Path,
-                                   filled: tuple[Path, Path]) -> None:
+def test_project_from_the_pdk_yaml(
+    tmp_path: Path, offline: Path, filled: tuple[Path, Path]
+) -> None:
     from asicflow import sc_project
 
     yaml_path, root = filled
-    proj = sc_project.build_project(request(tmp_path, pdk_yaml=str(yaml_path),
-                                            pdk_root=str(root)))
+    proj = sc_project.build_project(request(tmp_path, pdk_yaml=str(yaml_path), pdk_root=str(root)))
     assert proj.check_manifest()
-    assert proj.get("asic", "mainlib") == "foundry65_sc9t" and proj.get("asic", "pdk") == \
-        "foundry65"
+    assert (
+        proj.get("asic", "mainlib") == "foundry65_sc9t" and proj.get("asic", "pdk") == "foundry65"
+    )
     scenarios = proj.constraint.timing.get_scenario()
     assert {n: sorted(s.get_check()) for n, s in scenarios.items()} == {
-        "ss": ["setup"], "ff": ["hold"], "tt": ["power"]}
+        "ss": ["setup"],
+        "ff": ["hold"],
+        "tt": ["power"],
+    }
     lib = proj.get_library("foundry65_sc9t")
     assert lib.find_files("fileset", "models.timing.ss.nldm", "file", "liberty") == [
-        str(root / SKY_LIB / "nldm" / "sky130_fd_sc_hd__ss_n40C_1v40.lib.gz")]
+        str(root / SKY_LIB / "nldm" / "sky130_fd_sc_hd__ss_n40C_1v40.lib.gz")
+    ]
     assert lib.get("asic", "site") == ["unithd"]
     assert lib.get("tool", "yosys", "tiehigh_cell") == ("sky130_fd_sc_hd__conb_1", "HI")
     assert sc_project.remote_dataroots(proj) == []
@@ -228,9 +258,15 @@ def test_scheduler_tool_paths_and_stop_after(tmp_path: Path, offline: Path) -> N
 
     tools = tmp_path / "bin"
     tools.mkdir()
-    proj = sc_project.build_project(request(
-        tmp_path, scheduler="slurm", queue="asic", tool_paths={"openroad": str(tools)},
-        stop_after="floorplan.init"))
+    proj = sc_project.build_project(
+        request(
+            tmp_path,
+            scheduler="slurm",
+            queue="asic",
+            tool_paths={"openroad": str(tools)},
+            stop_after="floorplan.init",
+        )
+    )
     assert proj.option.scheduler.get_name() == "slurm"
     assert proj.option.scheduler.get_queue() == "asic"
     assert proj.get("tool", "openroad", "task", "global_route", "path") == str(tools)
@@ -243,8 +279,9 @@ def test_scheduler_tool_paths_and_stop_after(tmp_path: Path, offline: Path) -> N
         sc_project.build_project(request(tmp_path, stop_after="floorplan"))
 
 
-def test_metrics_are_read_from_the_last_node_that_recorded_them(tmp_path: Path,
-                                                                offline: Path) -> None:
+def test_metrics_are_read_from_the_last_node_that_recorded_them(
+    tmp_path: Path, offline: Path
+) -> None:
     """The mapping of SiliconCompiler metric names, on values set by hand (not a run)."""
     from asicflow import sc_project
 
@@ -262,6 +299,7 @@ def test_metrics_are_read_from_the_last_node_that_recorded_them(tmp_path: Path,
 
 # --- the step ---------------------------------------------------------------------------------
 
+
 @pytest.mark.tools
 def test_elaboration_runs_for_real(tmp_path: Path, offline: Path) -> None:
     write_rtl(tmp_path, "mac")
@@ -275,18 +313,19 @@ def test_elaboration_runs_for_real(tmp_path: Path, offline: Path) -> None:
     assert job == out / "sc" / TOP / "job0" and (job / f"{TOP}.pkg.json").is_file()
     elaborated = (job / "elaborate" / "0" / "outputs" / f"{TOP}.v").read_text()
     assert f"module {TOP}" in elaborated
-    assert "create_clock -name clk -period 10 [get_ports clk]" in (
-        out / "constraints.sdc").read_text()
-    assert json.loads((out / "config.json").read_text())["versions"]["siliconcompiler"] == \
-        "0.38.11"
+    assert (
+        "create_clock -name clk -period 10 [get_ports clk]" in (out / "constraints.sdc").read_text()
+    )
+    assert json.loads((out / "config.json").read_text())["versions"]["siliconcompiler"] == "0.38.11"
     assert (out / "commands.sh").read_text().count("asicflow.pnr_run") == 1
     assert not any(offline.iterdir())
     print(f"SiliconCompiler elaboration through PnrStep: {wall:.2f} s wall")
 
 
 @pytest.mark.skipif(bool(shutil.which("openroad")), reason="OpenROAD is on PATH")
-def test_pnr_stops_with_one_missing_tool_message(tmp_path: Path, offline: Path,
-                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_pnr_stops_with_one_missing_tool_message(
+    tmp_path: Path, offline: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """On this machine: one ToolMissing naming every tool, the version needed and how to point
     asicflow at them; earlier pnr results and other steps untouched; doit fails the task."""
     from asicflow.tasks import _action
@@ -304,8 +343,12 @@ def test_pnr_stops_with_one_missing_tool_message(tmp_path: Path, offline: Path,
     assert failed is not None  # doit: task failed, non-zero exit
     msg = str(failed)
     assert "\npnr: tool missing: SiliconCompiler cannot run the pnr flow" in msg
-    for tool, need in (("openroad", ">=24Q3-2011"), ("yosys", ">=0.48"),
-                       ("klayout", ">=0.28.0"), ("opensta", ">=2.6.2")):
+    for tool, need in (
+        ("openroad", ">=24Q3-2011"),
+        ("yosys", ">=0.48"),
+        ("klayout", ">=0.28.0"),
+        ("opensta", ">=2.6.2"),
+    ):
         assert f"{tool} {need}" in msg
     assert "tool_paths" in msg and "pnr.scheduler: docker" in msg and "PATH" in msg
     for rel in MISSING_FROM_SHARED:
@@ -313,9 +356,14 @@ def test_pnr_stops_with_one_missing_tool_message(tmp_path: Path, offline: Path,
     for step in ("pnr", "synth"):
         assert (build / "mac" / step / "metrics.json").read_text() == '{"previous": true}\n'
     assert sorted(p.name for p in (build / "mac").iterdir()) == [
-        "pnr", "pnr.failed", "rtl", "synth"]
-    assert json.loads((build / "mac" / "pnr.failed" / "result.json").read_text())[
-        "status"] == "tools"
+        "pnr",
+        "pnr.failed",
+        "rtl",
+        "synth",
+    ]
+    assert (
+        json.loads((build / "mac" / "pnr.failed" / "result.json").read_text())["status"] == "tools"
+    )
     with pytest.raises(ToolMissing) as err:  # the same through the step API
         execute(PnrStep(), dataclasses.replace(make_flow("mac")), build)
     assert isinstance(err.value, PnrToolsMissing) and "openroad" in err.value.tool
@@ -323,7 +371,8 @@ def test_pnr_stops_with_one_missing_tool_message(tmp_path: Path, offline: Path,
 
 @pytest.mark.tools
 def test_fake_tools_pass_the_checks_and_sky130_names_the_missing_files(
-        tmp_path: Path, offline: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, offline: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """With tools that pass SiliconCompiler's version checks (fakes, first on PATH), its next
     check names the lambdapdk files the shared PDK copy lacks: one ConfigError."""
     monkeypatch.setenv("FAKE_TOOL_LOG", str(tmp_path / "argv.jsonl"))
@@ -343,8 +392,8 @@ def test_fake_tools_pass_the_checks_and_sky130_names_the_missing_files(
 
 @pytest.mark.tools
 def test_fake_tools_drive_the_pdk_yaml_flow_to_synthesis(
-        tmp_path: Path, offline: Path, monkeypatch: pytest.MonkeyPatch,
-        filled: tuple[Path, Path]) -> None:
+    tmp_path: Path, offline: Path, monkeypatch: pytest.MonkeyPatch, filled: tuple[Path, Path]
+) -> None:
     """The project built from the (filled) commercial template, fakes given by
     'pnr.tool_paths', passes every check SiliconCompiler makes before running (tools, required
     values and files of every node), elaborates for real, and hands Yosys its synthesis script
@@ -373,8 +422,9 @@ def test_fake_tools_drive_the_pdk_yaml_flow_to_synthesis(
 
 @pytest.mark.parametrize("scheduler", ["docker", "slurm"])
 def test_unavailable_scheduler_is_named(tmp_path: Path, offline: Path, scheduler: str) -> None:
-    if scheduler == "docker" and (Path("/var/run/docker.sock").exists()
-                                  or "DOCKER_HOST" in os.environ):
+    if scheduler == "docker" and (
+        Path("/var/run/docker.sock").exists() or "DOCKER_HOST" in os.environ
+    ):
         pytest.skip("a Docker daemon is reachable: the run would pull SiliconCompiler's image")
     if scheduler == "slurm" and shutil.which("sbatch"):
         pytest.skip("Slurm is installed: the run would submit jobs")
@@ -386,12 +436,26 @@ def test_unavailable_scheduler_is_named(tmp_path: Path, offline: Path, scheduler
 
 def test_tools_missing_message_is_one_readable_paragraph() -> None:
     err = PnrToolsMissing(
-        [{"tool": "openroad", "exe": "openroad", "required": [">=24Q3-2011"],
-          "steps": [f"s{i}/0" for i in range(6)], "found": None},
-         {"tool": "opensta", "exe": "sta", "required": [">=2.6.2"], "steps": ["timing/0"],
-          "found": "2.0.17", "found_at": "/usr/bin"}],
+        [
+            {
+                "tool": "openroad",
+                "exe": "openroad",
+                "required": [">=24Q3-2011"],
+                "steps": [f"s{i}/0" for i in range(6)],
+                "found": None,
+            },
+            {
+                "tool": "opensta",
+                "exe": "sta",
+                "required": [">=2.6.2"],
+                "steps": ["timing/0"],
+                "found": "2.0.17",
+                "found_at": "/usr/bin",
+            },
+        ],
         [{"key": "library,x,tool,openroad,tapcells", "path": "/pdk/tapcell.tcl"}],
-        "set 'pnr.scheduler: docker'")
+        "set 'pnr.scheduler: docker'",
+    )
     msg = str(err)
     assert isinstance(err, ToolMissing) and err.tool == "openroad, opensta"
     assert "openroad >=24Q3-2011: executable 'openroad' not found" in msg

@@ -57,10 +57,12 @@ def mac_vcd(tmp_path_factory: pytest.TempPathFactory) -> Path:
     d = tmp_path_factory.mktemp("sim")
     (d / "mac.v").write_text(MAC_V)
     (d / "tb.v").write_text(MAC_TB_V)
-    subprocess.run([iverilog, "-o", "sim", "tb.v", "mac.v"], cwd=d, check=True,
-                   stdin=subprocess.DEVNULL)
-    subprocess.run([vvp, "sim"], cwd=d, check=True, stdin=subprocess.DEVNULL,
-                   stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [iverilog, "-o", "sim", "tb.v", "mac.v"], cwd=d, check=True, stdin=subprocess.DEVNULL
+    )
+    subprocess.run(
+        [vvp, "sim"], cwd=d, check=True, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL
+    )
     return d / "activity.vcd"
 
 
@@ -69,6 +71,7 @@ def run_power(build: Path, flow: str = "mac", **kw: Any) -> dict[str, Any]:
 
 
 # --- units -----------------------------------------------------------------------------------
+
 
 def test_power_liberty_moves_the_forward_reference(tmp_path: Path) -> None:
     lib = tmp_path / "x.lib"
@@ -83,15 +86,23 @@ def test_power_liberty_moves_the_forward_reference(tmp_path: Path) -> None:
 
 
 def test_netlist_ports_and_report_parsing() -> None:
-    netlist = ("module m(clk, a, y);\n  input clk;\n  input [7:0] a;\n  output [3:0] y;\n"
-               "  wire _0012_;\n  wire \\acc_q[3] ;\n  wire [1:0] \\$auto$x ;\nendmodule\n")
+    netlist = (
+        "module m(clk, a, y);\n  input clk;\n  input [7:0] a;\n  output [3:0] y;\n"
+        "  wire _0012_;\n  wire \\acc_q[3] ;\n  wire [1:0] \\$auto$x ;\nendmodule\n"
+    )
     ins, outs = ports(netlist)
     assert ins == {"clk": 0, "a": 8} and outs == ["y"]
     assert named_nets(netlist) == {"clk", "a", "y", "acc_q"}
-    report = ("Total                1.0e-04 2.0e-05 3.0e-09 1.2e-04 100.0%\n"
-              "asicflow: power script done\n")
-    assert parse_power(report) == {"internal": 1e-4, "switching": 2e-5, "leakage": 3e-9,
-                                   "total": 1.2e-4}
+    report = (
+        "Total                1.0e-04 2.0e-05 3.0e-09 1.2e-04 100.0%\n"
+        "asicflow: power script done\n"
+    )
+    assert parse_power(report) == {
+        "internal": 1e-4,
+        "switching": 2e-5,
+        "leakage": 3e-9,
+        "total": 1.2e-4,
+    }
     with pytest.raises(AsicflowError, match="Error: x"):
         parse_power("Error: x\n" + report)
     with pytest.raises(AsicflowError, match="stopped"):
@@ -158,19 +169,25 @@ def test_saif_activity_by_hand(tmp_path: Path) -> None:
     act = read_activity(saif, ["a"], "clk", nets=["q"])
     assert act.scope == "tb/dut" and act.cycles == 100
     assert [(b.name, b.activity, b.duty) for b in act.bits] == [
-        ("a[0]", 0.5, 0.75), ("a[1]", 0.1, 0.1), ("q", 0.25, 0.5)]
+        ("a[0]", 0.5, 0.75),
+        ("a[1]", 0.1, 0.1),
+        ("q", 0.25, 0.5),
+    ]
 
 
 def test_activity_errors_name_the_file(tmp_path: Path) -> None:
     vcd = tmp_path / "t.vcd"
-    vcd.write_text("$scope module top $end\n$var wire 1 ! clk $end\n$upscope $end\n"
-                   "$enddefinitions $end\n#0\n0!\n")
+    vcd.write_text(
+        "$scope module top $end\n$var wire 1 ! clk $end\n$upscope $end\n"
+        "$enddefinitions $end\n#0\n0!\n"
+    )
     with pytest.raises(AsicflowError, match=r"t\.vcd: no scope holds the signals a, clk"):
         read_activity(vcd, ["a"], "clk")
 
 
-def test_power_without_opensta_says_how_to_install(monkeypatch: pytest.MonkeyPatch,
-                                                   tmp_path: Path) -> None:
+def test_power_without_opensta_says_how_to_install(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     write_rtl(tmp_path, "f")
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(ToolMissing, match="apt-get install opensta"):
@@ -178,6 +195,7 @@ def test_power_without_opensta_says_how_to_install(monkeypatch: pytest.MonkeyPat
 
 
 # --- real runs -------------------------------------------------------------------------------
+
 
 @pytest.mark.tools
 def test_default_activity_is_labelled(synthesized: Path) -> None:
@@ -195,13 +213,16 @@ def test_default_activity_is_labelled(synthesized: Path) -> None:
     out = synthesized / "mac" / "power"
     assert "set_power_activity -global -activity 0.1 " in (out / "activity.tcl").read_text()
     assert re.search(r"^Total\s", (out / "power.rpt").read_text(), re.MULTILINE)
-    print(f"MAC, default activity: {m['power__total_w'] * 1e3:.3f} mW, "
-          f"{m['power__energy_per_inference_nj'] * 1e3:.2f} pJ per inference")
+    print(
+        f"MAC, default activity: {m['power__total_w'] * 1e3:.3f} mW, "
+        f"{m['power__energy_per_inference_nj'] * 1e3:.2f} pJ per inference"
+    )
 
 
 @pytest.mark.tools
-def test_activity_from_the_simulation_dump(synthesized: Path, mac_vcd: Path,
-                                           tmp_path: Path) -> None:
+def test_activity_from_the_simulation_dump(
+    synthesized: Path, mac_vcd: Path, tmp_path: Path
+) -> None:
     build = tmp_path / "b"
     shutil.copytree(synthesized / "mac", build / "mac")
     default = run_power(build)
@@ -209,8 +230,7 @@ def test_activity_from_the_simulation_dump(synthesized: Path, mac_vcd: Path,
     shutil.copy(mac_vcd, build / "mac" / "rtl_cosim" / "activity.vcd")
     m = run_power(build)
     assert m["power__activity_source"] == "vcd"
-    assert "measured" in m["power__activity_detail"] and "401 cycles" in \
-        m["power__activity_detail"]
+    assert "measured" in m["power__activity_detail"] and "401 cycles" in m["power__activity_detail"]
     # random operands: each data bit toggles in about half of the cycles; rst once
     assert 0.3 < m["power__activity"] < 0.55
     assert m["power__total_w"] > 2 * default["power__total_w"]
@@ -218,8 +238,10 @@ def test_activity_from_the_simulation_dump(synthesized: Path, mac_vcd: Path,
     assert "input bits: 17," in tcl and "register/output bits: 36," in tcl
     assert f"set_power_activity -global -activity {m['power__activity']:.6g} " in tcl
     assert m["power__leakage_w"] == default["power__leakage_w"]
-    print(f"MAC, activity from the VCD: {m['power__total_w'] * 1e3:.3f} mW, "
-          f"{m['power__energy_per_inference_nj'] * 1e3:.2f} pJ per inference")
+    print(
+        f"MAC, activity from the VCD: {m['power__total_w'] * 1e3:.3f} mW, "
+        f"{m['power__energy_per_inference_nj'] * 1e3:.2f} pJ per inference"
+    )
 
 
 @pytest.mark.tools

@@ -64,25 +64,50 @@ def override_graph() -> Graph:
     layers: list[Layer] = [
         Input("input", "input", 10, FixedType(9, 3, True, "RND_CONV", "SAT")),
         Activation("in_q", "in_q", 10, FixedType(7, 2, True, "RND_INF", "SAT_SYM")),
-        Dense("dense0", "fc1", 8, FixedType(1, 1), n_in=10, weight_type=FixedType(6, 0),
-              bias_type=FixedType(9, 2), weights=w0, bias=rng.integers(-256, 256, 8)),
+        Dense(
+            "dense0",
+            "fc1",
+            8,
+            FixedType(1, 1),
+            n_in=10,
+            weight_type=FixedType(6, 0),
+            bias_type=FixedType(9, 2),
+            weights=w0,
+            bias=rng.integers(-256, 256, 8),
+        ),
         Activation("relu0", "relu0", 8, FixedType(6, 2, False, "RND_ZERO", "SAT"), relu=True),
         Activation("q0", "q0", 8, FixedType(4, 1, False, "RND_MIN_INF", "SAT_ZERO")),
-        Dense("dense1", "fc2", 5, FixedType(1, 1), n_in=8, weight_type=FixedType(4, 1, True),
-              bias_type=FixedType(6, 3), weights=w1, bias=rng.integers(-32, 32, 5)),
+        Dense(
+            "dense1",
+            "fc2",
+            5,
+            FixedType(1, 1),
+            n_in=8,
+            weight_type=FixedType(4, 1, True),
+            bias_type=FixedType(6, 3),
+            weights=w1,
+            bias=rng.integers(-32, 32, 5),
+        ),
     ]
     graph = Graph("overrides", layers)
     t = FixedType.parse
-    infer(graph, {  # products have 11 fractional bits; the accumulators keep fewer: rounding
-        "dense0": Override(t("ac_fixed<13, 5, true, AC_RND_CONV>"),
-                           t("ac_fixed<7, 3, true, AC_TRN_ZERO, AC_SAT>")),
-        "dense1": Override(t("ac_fixed<9, 4, true, AC_RND>"),
-                           t("ac_fixed<5, 2, true, AC_RND_INF, AC_SAT_SYM>")),
-    })
+    infer(
+        graph,
+        {  # products have 11 fractional bits; the accumulators keep fewer: rounding
+            "dense0": Override(
+                t("ac_fixed<13, 5, true, AC_RND_CONV>"),
+                t("ac_fixed<7, 3, true, AC_TRN_ZERO, AC_SAT>"),
+            ),
+            "dense1": Override(
+                t("ac_fixed<9, 4, true, AC_RND>"), t("ac_fixed<5, 2, true, AC_RND_INF, AC_SAT_SYM>")
+            ),
+        },
+    )
     return graph
 
 
 # -- no tools ------------------------------------------------------------------------------
+
 
 def test_csd_is_canonical() -> None:
     for w in range(-300, 301):
@@ -102,8 +127,12 @@ def test_generator_structure() -> None:
     assert info["stages"] == [["dense0", "relu0"], ["dense1"]]
     assert info["ports"]["in_data"] == 8 * 8 and info["ports"]["out_data"] == 3 * 13
     probes = {p["name"]: (p["signal"], p["cycle"]) for p in info["layers"]}
-    assert probes == {"input": ("input_q", 1), "dense0": ("dense0_y", 1),
-                      "relu0": ("relu0_q", 2), "dense1": ("dense1_q", 3)}
+    assert probes == {
+        "input": ("input_q", 1),
+        "dense0": ("dense0_y", 1),
+        "relu0": ("relu0_q", 2),
+        "dense1": ("dense1_q", 3),
+    }
     assert "if (rst) valid_q <= 3'h0;" in design.verilog
     assert identifier("module") == "module_" and identifier("3x-y") == "n3x_y"
 
@@ -120,15 +149,17 @@ CAST_SOURCES = {  # name: (width, signed, lo, hi) of the source value
 
 def cast_cases() -> list[FixedType]:
     out = []
-    for shift, width, signed, r, o in itertools.product((-2, 0, 1, 2, 3, 6, 8), (3, 7),
-                                                        (True, False), ROUNDING, OVERFLOW):
+    for shift, width, signed, r, o in itertools.product(
+        (-2, 0, 1, 2, 3, 6, 8), (3, 7), (True, False), ROUNDING, OVERFLOW
+    ):
         frac = SRC_FRAC - shift
         out.append(FixedType(width, width - frac, signed, r, o))
     return out
 
 
-def cast_module(name: str, width: int, signed: bool, lo: int, hi: int,
-                dsts: list[FixedType]) -> str:
+def cast_module(
+    name: str, width: int, signed: bool, lo: int, hi: int, dsts: list[FixedType]
+) -> str:
     """One module per cast (so lint sees each alone) and a wrapper ``name`` of them all."""
     texts = []
     for k, d in enumerate(dsts):
@@ -153,12 +184,19 @@ def cast_testbench(dsts: list[FixedType]) -> str:
     body = []
     for name, (width, _, lo, hi) in CAST_SOURCES.items():
         out_w = sum(d.width for d in dsts)
-        lines += [f"reg [{width - 1}:0] {name}_x;", f"wire [{out_w - 1}:0] {name}_y;",
-                  f"{name} u_{name} (.x({name}_x), .y({name}_y));"]
-        body += [f"for (i = {lo}; i <= {hi}; i = i + 1) begin",
-                 f"  {name}_x = i; #1; $display(\"{name} %0d %h\", i, {name}_y);", "end"]
-    return "\n".join([*lines, "integer i;", "initial begin", *body, "$finish;", "end",
-                      "endmodule", ""])
+        lines += [
+            f"reg [{width - 1}:0] {name}_x;",
+            f"wire [{out_w - 1}:0] {name}_y;",
+            f"{name} u_{name} (.x({name}_x), .y({name}_y));",
+        ]
+        body += [
+            f"for (i = {lo}; i <= {hi}; i = i + 1) begin",
+            f'  {name}_x = i; #1; $display("{name} %0d %h", i, {name}_y);',
+            "end",
+        ]
+    return "\n".join(
+        [*lines, "integer i;", "initial begin", *body, "$finish;", "end", "endmodule", ""]
+    )
 
 
 @pytest.mark.tools
@@ -169,14 +207,28 @@ def test_verilog_cast_matches_fixed_cast_exhaustively(tmp_path: Path) -> None:
         path = tmp_path / f"{name}.v"
         path.write_text(cast_module(name, width, signed, lo, hi, dsts))
         files.append(path)
-        lint = subprocess.run([find_verilator(), *LINT_FLAGS, "--top-module", name, str(path)],
-                              capture_output=True, text=True, env={"PATH": tool_path()})
+        lint = subprocess.run(
+            [find_verilator(), *LINT_FLAGS, "--top-module", name, str(path)],
+            capture_output=True,
+            text=True,
+            env={"PATH": tool_path()},
+        )
         assert lint.returncode == 0, lint.stderr
     (tmp_path / "tb.v").write_text(cast_testbench(dsts))
-    subprocess.run(["iverilog", "-g2005", "-o", str(tmp_path / "tb.vvp"), str(tmp_path / "tb.v"),
-                    *map(str, files)], check=True)
-    out = subprocess.run(["vvp", "-n", str(tmp_path / "tb.vvp")], check=True,
-                         capture_output=True, text=True).stdout
+    subprocess.run(
+        [
+            "iverilog",
+            "-g2005",
+            "-o",
+            str(tmp_path / "tb.vvp"),
+            str(tmp_path / "tb.v"),
+            *map(str, files),
+        ],
+        check=True,
+    )
+    out = subprocess.run(
+        ["vvp", "-n", str(tmp_path / "tb.vvp")], check=True, capture_output=True, text=True
+    ).stdout
     seen = {name: 0 for name in CAST_SOURCES}
     for line in out.splitlines():
         parts = line.split()
@@ -196,6 +248,7 @@ def test_verilog_cast_matches_fixed_cast_exhaustively(tmp_path: Path) -> None:
 
 # -- rtl step -----------------------------------------------------------------------------
 
+
 @pytest.mark.tools
 def test_rtl_step_writes_linted_verilog(tmp_path: Path) -> None:
     g = override_graph()
@@ -207,8 +260,12 @@ def test_rtl_step_writes_linted_verilog(tmp_path: Path) -> None:
     assert info["stages"] == [["in_q"], ["dense0", "relu0"], ["q0"], ["dense1"]]
     assert metrics["rtl__latency_cycles"] == info["latency_cycles"] == 5
     assert metrics["rtl__ii"] == 1 and metrics["rtl__lint_warnings"] == 0
-    assert info["input"] == {"size": 10, "width": 9, "signed": True,
-                             "type": "ac_fixed<9, 3, true, AC_RND_CONV, AC_SAT>"}
+    assert info["input"] == {
+        "size": 10,
+        "width": 9,
+        "signed": True,
+        "type": "ac_fixed<9, 3, true, AC_RND_CONV, AC_SAT>",
+    }
     assert "unused_bits" in (folder / "top.v").read_text()  # input 3 only meets zero weights
     commands = (folder / "commands.sh").read_text()
     assert " ".join(LINT_FLAGS) in commands
@@ -219,14 +276,27 @@ def test_rtl_step_writes_linted_verilog(tmp_path: Path) -> None:
 
 # -- rtl_cosim ----------------------------------------------------------------------------
 
+
 @pytest.mark.tools
-@pytest.mark.parametrize("name, graph, latency", [
-    ("digits_mlp", random_mlp([64, 16, 10], seed=0), 3),
-    ("deep_mlp", random_mlp([16, 64, 32, 32, 5], seed=3, w_bits=4, act_bits=8, sparsity=0.5,
-                            in_type=FixedType(10, 4, False, "TRN", "WRAP")), 5),
-])
-def test_cosim_verilator_bit_exact(tmp_path: Path, name: str, graph: Graph,
-                                   latency: int) -> None:
+@pytest.mark.parametrize(
+    "name, graph, latency",
+    [
+        ("digits_mlp", random_mlp([64, 16, 10], seed=0), 3),
+        (
+            "deep_mlp",
+            random_mlp(
+                [16, 64, 32, 32, 5],
+                seed=3,
+                w_bits=4,
+                act_bits=8,
+                sparsity=0.5,
+                in_type=FixedType(10, 4, False, "TRN", "WRAP"),
+            ),
+            5,
+        ),
+    ],
+)
+def test_cosim_verilator_bit_exact(tmp_path: Path, name: str, graph: Graph, latency: int) -> None:
     flow = prepare(tmp_path, graph, name, 1000)
     metrics = rtl_and_cosim(tmp_path, flow)
     assert_cosim_clean(metrics, 1000, latency, "verilator")
@@ -267,8 +337,11 @@ def test_cosim_mismatch_fails_and_keeps_good_result(tmp_path: Path) -> None:
     stim["layer.dense0"][7, 4] += 1  # as if the first layer's golden output were wrong
     with (golden / "stimuli.npz").open("wb") as fh:
         np.savez(fh, **stim)
-    with pytest.raises(CheckFailed, match=r"(?s)stimulus 7, output 2: expected raw .*layer 'dense0'"
-                                          r" \(from Keras 'dense0'\), stimulus 7, index 4"):
+    with pytest.raises(
+        CheckFailed,
+        match=r"(?s)stimulus 7, output 2: expected raw .*layer 'dense0'"
+        r" \(from Keras 'dense0'\), stimulus 7, index 4",
+    ):
         execute(CosimStep(), flow, build=tmp_path)
     assert {p: (good / p).read_bytes() for p in before} == before
     assert (tmp_path / "broken" / "rtl_cosim.failed" / "result.json").is_file()

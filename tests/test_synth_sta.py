@@ -23,8 +23,9 @@ from asicflow.steps.sta import DONE, StaStep, parse_log
 from asicflow.steps.synth import SynthStep
 
 PROJECT = Path(__file__).resolve().parent.parent
-PDK_ROOT = Path(os.environ.get(PDK_ROOT_ENV) or PROJECT.parent / "shared" / "pdk"
-                / "lambdapdk-sky130")
+PDK_ROOT = Path(
+    os.environ.get(PDK_ROOT_ENV) or PROJECT.parent / "shared" / "pdk" / "lambdapdk-sky130"
+)
 
 TOP = "mac_top"
 # Registered signed 8x8 multiply-accumulate: 8 + 8 + 20 = 36 flip-flops.
@@ -74,6 +75,7 @@ def synthesized(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[st
 
 # --- PDK configuration ---------------------------------------------------------------------
 
+
 def test_every_pdk_config_loads() -> None:
     assert "sky130hd" in available_pdks()
     for name in available_pdks():
@@ -97,8 +99,7 @@ def test_root_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
     assert pdk.root_from == f"${PDK_ROOT_ENV}" and pdk.root == PDK_ROOT.resolve()
 
 
-def test_root_from_siliconcompiler_cache(monkeypatch: pytest.MonkeyPatch,
-                                         tmp_path: Path) -> None:
+def test_root_from_siliconcompiler_cache(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     isolate_from_pdk(monkeypatch, tmp_path)
     cached = tmp_path / ".sc" / "cache" / "lambdapdk-v0.2.22-0123456789abcdef"
     cached.mkdir(parents=True)
@@ -107,8 +108,7 @@ def test_root_from_siliconcompiler_cache(monkeypatch: pytest.MonkeyPatch,
     assert pdk.root == cached and pdk.root_from == "SiliconCompiler cache"
 
 
-def test_no_pdk_root_says_how_to_set_it(monkeypatch: pytest.MonkeyPatch,
-                                        tmp_path: Path) -> None:
+def test_no_pdk_root_says_how_to_set_it(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     isolate_from_pdk(monkeypatch, tmp_path)
     with pytest.raises(ConfigError) as err:
         resolve_pdk(make_flow("f", pdk_root=None))
@@ -137,8 +137,11 @@ def test_missing_files_are_all_named(tmp_path: Path) -> None:
 
 def test_pdk_yaml_schema_errors_all_at_once(tmp_path: Path) -> None:
     bad = tmp_path / "p.yaml"
-    bad.write_text(yaml.safe_dump({"name": "x", "corners": {"a": {"libery": "x.lib"}},
-                                   "default_corner": "b", "cells": {}}))
+    bad.write_text(
+        yaml.safe_dump(
+            {"name": "x", "corners": {"a": {"libery": "x.lib"}}, "default_corner": "b", "cells": {}}
+        )
+    )
     with pytest.raises(ConfigError) as err:
         resolve_pdk(make_flow("f", pdk=str(bad)))
     msg = str(err.value)
@@ -169,20 +172,23 @@ def test_sta_log_judgement() -> None:
     with pytest.raises(Exception, match="Error: sta.tcl, 3 bad"):
         parse_log("Error: sta.tcl, 3 bad\n" + ok)
     with pytest.raises(Exception, match="black box"):
-        parse_log("Warning: netlist.v, line 5 module x not found.  Creating black box for y.\n"
-                  + ok)
+        parse_log(
+            "Warning: netlist.v, line 5 module x not found.  Creating black box for y.\n" + ok
+        )
     with pytest.raises(Exception, match="stopped"):
         parse_log("worst slack 1.5\ntns 0\nwns 0\n")
 
 
-def test_sta_without_opensta_says_how_to_install(monkeypatch: pytest.MonkeyPatch,
-                                                 tmp_path: Path) -> None:
+def test_sta_without_opensta_says_how_to_install(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(ToolMissing, match="apt-get install opensta"):
         execute(StaStep(), make_flow("f"), tmp_path / "build")
 
 
 # --- real tool runs ------------------------------------------------------------------------
+
 
 @pytest.mark.tools
 def test_sequential_cells_from_liberty(tmp_path: Path) -> None:
@@ -216,10 +222,12 @@ def test_sta_meets_10ns_and_misses_half_ns(synthesized: tuple[Path, dict[str, An
     assert relaxed["timing__setup__ws"] > 0 and relaxed["timing__setup__tns"] == 0
     assert 0 < relaxed["timing__critical_path_ns"] < 10
     assert relaxed["timing__fmax_mhz"] == pytest.approx(
-        1000 / relaxed["timing__critical_path_ns"], rel=1e-3)
+        1000 / relaxed["timing__critical_path_ns"], rel=1e-3
+    )
     assert relaxed["timing__corner"] == "tt"
-    assert "create_clock -name clk -period 10 [get_ports clk]" in (
-        out / "constraints.sdc").read_text()
+    assert (
+        "create_clock -name clk -period 10 [get_ports clk]" in (out / "constraints.sdc").read_text()
+    )
     assert "Startpoint:" in (out / "critical_path.rpt").read_text()
     assert json.loads((out / "config.json").read_text())["versions"]["opensta"]
 
@@ -227,7 +235,8 @@ def test_sta_meets_10ns_and_misses_half_ns(synthesized: tuple[Path, dict[str, An
     assert tight["timing__setup__ws"] < 0 and tight["timing__setup__tns"] < 0
     # Same netlist, same constraints but the period: the same achievable period.
     assert tight["timing__critical_path_ns"] == pytest.approx(
-        relaxed["timing__critical_path_ns"], abs=1e-3)
+        relaxed["timing__critical_path_ns"], abs=1e-3
+    )
 
 
 @pytest.mark.tools
@@ -241,8 +250,13 @@ def test_sta_slower_corner_is_slower(synthesized: tuple[Path, dict[str, Any]]) -
 
 @pytest.mark.tools
 def test_feedthroughs_and_constants_become_cells(tmp_path: Path) -> None:
-    write_rtl(tmp_path, "ft", "module ft(input [3:0] a, output [3:0] y, output [1:0] k);\n"
-              "  assign y = a; assign k = 2'b10;\nendmodule\n", top="ft")
+    write_rtl(
+        tmp_path,
+        "ft",
+        "module ft(input [3:0] a, output [3:0] y, output [1:0] k);\n"
+        "  assign y = a; assign k = 2'b10;\nendmodule\n",
+        top="ft",
+    )
     m = execute(SynthStep(), make_flow("ft"), tmp_path)
     netlist = (tmp_path / "ft" / "synth" / "netlist.v").read_text()
     assert "assign" not in netlist

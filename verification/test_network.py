@@ -47,7 +47,7 @@ def unpack(values: list[int], size: int, width: int, signed: bool) -> np.ndarray
     nbytes = (size * width + 7) // 8
     raw = np.frombuffer(b"".join(v.to_bytes(nbytes, "little") for v in values), np.uint8)
     bits = np.unpackbits(raw.reshape(len(values), nbytes), axis=1, bitorder="little")
-    bits = bits[:, :size * width].reshape(len(values), size, width).astype(np.int64)
+    bits = bits[:, : size * width].reshape(len(values), size, width).astype(np.int64)
     out = (bits << np.arange(width, dtype=np.int64)).sum(axis=2)
     if signed:
         out = np.where(out >> (width - 1) & 1, out - (1 << width), out)
@@ -116,8 +116,13 @@ class Bench:
             if out_valid.value == 1:
                 outs.append(read(out_data))
                 out_cycles.append(cycle)
-        return {"outs": outs, "out_cycles": out_cycles, "drive_cycles": drive_cycles,
-                "cycles": cycle, "seconds": seconds}
+        return {
+            "outs": outs,
+            "out_cycles": out_cycles,
+            "drive_cycles": drive_cycles,
+            "cycles": cycle,
+            "seconds": seconds,
+        }
 
     async def probe(self, packed: int) -> dict[str, np.ndarray | None]:
         """Replay one stimulus alone and read every layer's named signal at its cycle
@@ -132,13 +137,15 @@ class Bench:
             for p in self.info["layers"]:
                 if p["cycle"] == cycle:
                     value = read(getattr(self.dut, p["signal"]))
-                    got[p["name"]] = None if value is None else unpack(
-                        [value], p["size"], p["width"], p["signed"])[0]
+                    got[p["name"]] = (
+                        None
+                        if value is None
+                        else unpack([value], p["size"], p["width"], p["signed"])[0]
+                    )
         return got
 
 
-def compare(name: str, run: dict[str, Any], y: np.ndarray, info: dict[str, Any]
-            ) -> dict[str, Any]:
+def compare(name: str, run: dict[str, Any], y: np.ndarray, info: dict[str, Any]) -> dict[str, Any]:
     """Per-pass figures: mismatching vectors, first mismatch, latencies."""
     o = info["output"]
     n = y.shape[0]
@@ -152,23 +159,41 @@ def compare(name: str, run: dict[str, Any], y: np.ndarray, info: dict[str, Any]
     if bad:
         s = bad[0]
         j = 0 if s in unknown else int(np.flatnonzero(got[s] != y[s])[0])
-        first = {"pass": name, "stimulus": s, "output": j, "expected": int(y[s, j]),
-                 "got": "X" if s in unknown else int(got[s, j])}
+        first = {
+            "pass": name,
+            "stimulus": s,
+            "output": j,
+            "expected": int(y[s, j]),
+            "got": "X" if s in unknown else int(got[s, j]),
+        }
     elif missing:
-        first = {"pass": name, "stimulus": got.shape[0], "output": None, "expected": None,
-                 "got": None}
+        first = {
+            "pass": name,
+            "stimulus": got.shape[0],
+            "output": None,
+            "expected": None,
+            "got": None,
+        }
     lat = [o_ - d for o_, d in zip(run["out_cycles"], run["drive_cycles"], strict=False)]
     gaps = np.diff(run["out_cycles"][:n]) if n > 1 else np.ones(1, np.int64)
-    return {"vectors": n, "mismatches": len(bad) + missing + extra, "missing": missing,
-            "extra": extra, "first_mismatch": first, "cycles": run["cycles"],
-            "seconds": round(run["seconds"], 4),
-            "vectors_per_s": round(n / run["seconds"], 1) if run["seconds"] > 0 else None,
-            "latency_min": min(lat, default=None), "latency_max": max(lat, default=None),
-            "max_output_interval": int(gaps.max()) if len(gaps) else None}
+    return {
+        "vectors": n,
+        "mismatches": len(bad) + missing + extra,
+        "missing": missing,
+        "extra": extra,
+        "first_mismatch": first,
+        "cycles": run["cycles"],
+        "seconds": round(run["seconds"], 4),
+        "vectors_per_s": round(n / run["seconds"], 1) if run["seconds"] > 0 else None,
+        "latency_min": min(lat, default=None),
+        "latency_max": max(lat, default=None),
+        "max_output_interval": int(gaps.max()) if len(gaps) else None,
+    }
 
 
-def divergence(info: dict[str, Any], stim: dict[str, np.ndarray], s: int,
-               got: dict[str, np.ndarray | None]) -> str | None:
+def divergence(
+    info: dict[str, Any], stim: dict[str, np.ndarray], s: int, got: dict[str, np.ndarray | None]
+) -> str | None:
     """The first layer whose output differs for stimulus ``s`` (golden.first_divergence)."""
     expected: dict[str, np.ndarray] = {}
     actual: dict[str, np.ndarray] = {}
@@ -186,8 +211,7 @@ def divergence(info: dict[str, Any], stim: dict[str, np.ndarray], s: int,
     return _first(expected, actual, s)
 
 
-def _first(expected: dict[str, np.ndarray], actual: dict[str, np.ndarray], s: int
-           ) -> str | None:
+def _first(expected: dict[str, np.ndarray], actual: dict[str, np.ndarray], s: int) -> str | None:
     graph_dir = os.environ.get("ASICFLOW_GRAPH_DIR")
     if graph_dir and (Path(graph_dir) / "graph.json").is_file():
         from asicflow.golden import first_divergence
@@ -198,8 +222,10 @@ def _first(expected: dict[str, np.ndarray], actual: dict[str, np.ndarray], s: in
         bad = np.flatnonzero(expected[name][s] != actual[name][s])
         if bad.size:
             i = int(bad[0])
-            return (f"layer '{name}', stimulus {s}, index {i}: expected raw "
-                    f"{int(expected[name][s, i])}, got {int(actual[name][s, i])}")
+            return (
+                f"layer '{name}', stimulus {s}, index {i}: expected raw "
+                f"{int(expected[name][s, i])}, got {int(actual[name][s, i])}"
+            )
     return None
 
 
@@ -224,8 +250,7 @@ async def network_matches_golden(dut: Any) -> None:
     if first is not None and first["stimulus"] < x.shape[0]:
         s = first["stimulus"]
         where = divergence(info, stim, s, await bench.probe(packed[s]))
-    lat = {v for p in (stream, gaps) for v in (p["latency_min"], p["latency_max"])
-           if v is not None}
+    lat = {v for p in (stream, gaps) for v in (p["latency_min"], p["latency_max"]) if v is not None}
     result = {
         "simulator": cocotb.SIM_NAME,
         "vectors": int(x.shape[0]),

@@ -36,16 +36,36 @@ WARNINGS = ("-Wuninitialized", "-Warray-bounds", "-Winfinite-recursion")
 BASE_FLAGS = ("-Wno-unknown-pragmas", "-Wno-unused-label")
 
 
-def argv(clang_tidy: str, source: str, includes: list[str], system_includes: list[str],
-         defines: list[str], export: str, std: str = "c++17") -> list[str]:
+def argv(
+    clang_tidy: str,
+    source: str,
+    includes: list[str],
+    system_includes: list[str],
+    defines: list[str],
+    export: str,
+    std: str = "c++17",
+) -> list[str]:
     """Analyze ``source`` with :data:`CHECKS`; diagnostics go to the YAML file ``export``."""
     # --config (not a .clang-tidy found above the build folder) fixes every setting.
-    config = json.dumps({"Checks": ",".join(CHECKS), "WarningsAsErrors": "",
-                         "HeaderFilterRegex": ".*"})
-    return [clang_tidy, f"--config={config}", f"--export-fixes={export}", "--quiet", source,
-            "--", "-x", "c++", f"-std={std}", *BASE_FLAGS, *WARNINGS, *defines,
-            *(f"-I{i}" for i in includes), *(a for i in system_includes for a in ("-isystem",
-                                                                                   str(i)))]
+    config = json.dumps(
+        {"Checks": ",".join(CHECKS), "WarningsAsErrors": "", "HeaderFilterRegex": ".*"}
+    )
+    return [
+        clang_tidy,
+        f"--config={config}",
+        f"--export-fixes={export}",
+        "--quiet",
+        source,
+        "--",
+        "-x",
+        "c++",
+        f"-std={std}",
+        *BASE_FLAGS,
+        *WARNINGS,
+        *defines,
+        *(f"-I{i}" for i in includes),
+        *(a for i in system_includes for a in ("-isystem", str(i))),
+    ]
 
 
 class _Lines:
@@ -101,14 +121,17 @@ def parse_export(export: Path, root: Path) -> tuple[list[Finding], list[str]]:
                 where = _place(note, base, root)
                 if where is not None:
                     entry = note
-                    via = (f" (reached from here: {note.get('Message', '')}; the defect shows "
-                           f"in {Path(main.get('FilePath') or '?').name})")
+                    via = (
+                        f" (reached from here: {note.get('Message', '')}; the defect shows "
+                        f"in {Path(main.get('FilePath') or '?').name})"
+                    )
                     break
         if where is None and diag.get("Level") == "Error":  # e.g. the design does not compile
             spelled = main.get("FilePath") or "(command line)"
             path = (base / spelled) if main.get("FilePath") else None
-            line = lines.at(path, int(main.get("FileOffset", 0)))[0] if path and path.is_file() \
-                else 0
+            line = (
+                lines.at(path, int(main.get("FileOffset", 0)))[0] if path and path.is_file() else 0
+            )
             findings.append(Finding("analyzer-defect", spelled, line, TOOL, check, message))
             continue
         if where is None:
@@ -116,7 +139,7 @@ def parse_export(export: Path, root: Path) -> tuple[list[Finding], list[str]]:
             continue
         path, rel = where
         line, col = lines.at(path, int(entry.get("FileOffset", 0)))
-        findings.append(Finding(classify(TOOL, check, message), rel, line, TOOL, check,
-                                message + via, col))
+        findings.append(
+            Finding(classify(TOOL, check, message), rel, line, TOOL, check, message + via, col)
+        )
     return findings, notes
-

@@ -24,23 +24,66 @@ SEVERITIES = frozenset({"error", "warning", "portability"})
 # Loop labels are Catapult directives' targets, not dead code.
 SUPPRESS = ("unusedLabel",)
 
-ALLOC_FUNCTIONS = frozenset({"malloc", "calloc", "realloc", "free", "aligned_alloc", "alloca",
-                             "posix_memalign"})
-STD_DYNAMIC = frozenset({
-    "vector", "string", "wstring", "basic_string", "list", "forward_list", "deque", "map",
-    "multimap", "set", "multiset", "unordered_map", "unordered_multimap", "unordered_set",
-    "unordered_multiset", "queue", "priority_queue", "stack", "shared_ptr", "unique_ptr",
-    "weak_ptr", "make_shared", "make_unique", "function", "any", "allocator", "valarray"})
+ALLOC_FUNCTIONS = frozenset(
+    {"malloc", "calloc", "realloc", "free", "aligned_alloc", "alloca", "posix_memalign"}
+)
+STD_DYNAMIC = frozenset(
+    {
+        "vector",
+        "string",
+        "wstring",
+        "basic_string",
+        "list",
+        "forward_list",
+        "deque",
+        "map",
+        "multimap",
+        "set",
+        "multiset",
+        "unordered_map",
+        "unordered_multimap",
+        "unordered_set",
+        "unordered_multiset",
+        "queue",
+        "priority_queue",
+        "stack",
+        "shared_ptr",
+        "unique_ptr",
+        "weak_ptr",
+        "make_shared",
+        "make_unique",
+        "function",
+        "any",
+        "allocator",
+        "valarray",
+    }
+)
 COMPARISONS = frozenset({"<", "<=", ">", ">=", "!="})
 
 
-def argv(cppcheck: str, source: str, includes: list[str], defines: list[str],
-         xml: str, std: str = "c++17") -> list[str]:
+def argv(
+    cppcheck: str,
+    source: str,
+    includes: list[str],
+    defines: list[str],
+    xml: str,
+    std: str = "c++17",
+) -> list[str]:
     """Check ``source`` (and the headers it includes) and write the XML report and the dump."""
-    return [cppcheck, f"--std={std}", "--language=c++", "--enable=warning,portability",
-            "--dump", "--xml", f"--output-file={xml}", "--quiet",
-            *(f"--suppress={s}" for s in SUPPRESS), *defines,
-            *(f"-I{i}" for i in includes), source]
+    return [
+        cppcheck,
+        f"--std={std}",
+        "--language=c++",
+        "--enable=warning,portability",
+        "--dump",
+        "--xml",
+        f"--output-file={xml}",
+        "--quiet",
+        *(f"--suppress={s}" for s in SUPPRESS),
+        *defines,
+        *(f"-I{i}" for i in includes),
+        source,
+    ]
 
 
 def _relative(path: str, cwd: Path, root: Path) -> str | None:
@@ -66,8 +109,17 @@ def parse_xml(xml: Path, cwd: Path, root: Path) -> tuple[list[Finding], list[str
         if loc is None or rel is None:
             notes.append(f"cppcheck {check} outside the design: {message}")
             continue
-        findings.append(Finding(classify(TOOL, check, message), rel, int(loc.get("line", "0")),
-                                TOOL, check, message, int(loc.get("column", "0"))))
+        findings.append(
+            Finding(
+                classify(TOOL, check, message),
+                rel,
+                int(loc.get("line", "0")),
+                TOOL,
+                check,
+                message,
+                int(loc.get("column", "0")),
+            )
+        )
     return findings, notes
 
 
@@ -110,43 +162,75 @@ def _dumps(path: Path) -> Iterator[_Dump]:
         tokenlist = d.find("tokenlist")
         tokens = list(tokenlist) if tokenlist is not None else []
         vf = d.find("valueflow")
-        values = {v.get("id", ""): [dict(x.attrib) for x in v] for v in (vf if vf is not None
-                                                                         else [])}
+        values = {
+            v.get("id", ""): [dict(x.attrib) for x in v] for v in (vf if vf is not None else [])
+        }
         vs = d.find("variables")
         variables = {v.get("id", ""): v for v in (vs if vs is not None else [])}
         sc = d.find("scopes")
-        yield _Dump(tokens, {t.get("id", ""): i for i, t in enumerate(tokens)}, values,
-                    variables, list(sc) if sc is not None else [])
+        yield _Dump(
+            tokens,
+            {t.get("id", ""): i for i, t in enumerate(tokens)},
+            values,
+            variables,
+            list(sc) if sc is not None else [],
+        )
 
 
 def hls_rules(dump: Path, cwd: Path, root: Path) -> list[Finding]:
     """asicflow's own rules on a cppcheck dump, for files under ``root``."""
     out: list[Finding] = []
     for d in _dumps(dump):
+
         def at(t: ET.Element, check: str, rule: str, message: str) -> None:
             rel = _relative(t.get("file", ""), cwd, root)
             if rel is not None:
-                out.append(Finding(rule, rel, int(t.get("linenr", "0")), TOOL, check, message,
-                                   int(t.get("column", "0"))))
+                out.append(
+                    Finding(
+                        rule,
+                        rel,
+                        int(t.get("linenr", "0")),
+                        TOOL,
+                        check,
+                        message,
+                        int(t.get("column", "0")),
+                    )
+                )
 
         for t in d.tokens:
             s = t.get("str", "")
             nxt = d.next(t)
             if s in ("new", "delete"):
-                at(t, "hlsDynamicMemory", "dynamic-memory",
-                   f"'{s}' {'allocates' if s == 'new' else 'frees'} heap memory, which "
-                   "hardware does not have")
+                at(
+                    t,
+                    "hlsDynamicMemory",
+                    "dynamic-memory",
+                    f"'{s}' {'allocates' if s == 'new' else 'frees'} heap memory, which "
+                    "hardware does not have",
+                )
             elif s in ALLOC_FUNCTIONS and nxt is not None and nxt.get("str") == "(":
-                at(t, "hlsDynamicMemory", "dynamic-memory",
-                   f"{s}() manages heap memory, which hardware does not have")
+                at(
+                    t,
+                    "hlsDynamicMemory",
+                    "dynamic-memory",
+                    f"{s}() manages heap memory, which hardware does not have",
+                )
             elif s == "std" and nxt is not None and nxt.get("str") == "::":
                 name = d.next(t, 2)
                 if name is not None and name.get("str") in STD_DYNAMIC:
-                    at(t, "hlsDynamicMemory", "dynamic-memory",
-                       f"std::{name.get('str')} allocates on the heap; use fixed-size arrays")
+                    at(
+                        t,
+                        "hlsDynamicMemory",
+                        "dynamic-memory",
+                        f"std::{name.get('str')} allocates on the heap; use fixed-size arrays",
+                    )
             elif s == "goto":
-                at(t, "hlsUnboundedLoop", "unbounded-loop",
-                   "goto can form a loop without a compile-time trip count")
+                at(
+                    t,
+                    "hlsUnboundedLoop",
+                    "unbounded-loop",
+                    "goto can form a loop without a compile-time trip count",
+                )
         for scope in d.scopes:
             kind = scope.get("type")
             if kind in ("While", "Do", "For"):
@@ -169,16 +253,22 @@ def _loop_problem(d: _Dump, scope: ET.Element) -> tuple[str | None, ET.Element |
         cond = d.tok(cond_paren.get("astOperand2")) if cond_paren is not None else None
         if d.known_int(cond) == 0:
             return None, None  # do { ... } while (0)
-        return "do-while loop: its trip count is not a compile-time constant; write a for loop "\
-               "with a constant bound", keyword
+        return (
+            "do-while loop: its trip count is not a compile-time constant; write a for loop "
+            "with a constant bound",
+            keyword,
+        )
     close = d.next(body, -1)
     paren = d.tok(close.get("link")) if close is not None else None
     keyword = d.next(paren, -1) if paren is not None else None
     if paren is None or keyword is None:
         return None, None
     if kind == "While":
-        return "while loop: its trip count is not a compile-time constant; write a for loop "\
-               "with a constant bound", keyword
+        return (
+            "while loop: its trip count is not a compile-time constant; write a for loop "
+            "with a constant bound",
+            keyword,
+        )
     return _for_problem(d, paren, body), keyword
 
 
@@ -211,8 +301,10 @@ def _for_problem(d: _Dump, paren: ET.Element, body: ET.Element) -> str | None:
     i, stop = d.index[body.get("id", "")], d.index[end.get("id", "")] if end is not None else -1
     for t in d.tokens[i:stop]:
         if t.get("varId") == counter and _writes(d, t):
-            return (f"the loop counter '{t.get('str')}' is written in the body (line "
-                    f"{t.get('linenr')}), so the trip count is not a compile-time constant")
+            return (
+                f"the loop counter '{t.get('str')}' is written in the body (line "
+                f"{t.get('linenr')}), so the trip count is not a compile-time constant"
+            )
     return None
 
 
@@ -220,7 +312,7 @@ def _span(d: _Dump, paren: ET.Element) -> list[ET.Element]:
     close = d.tok(paren.get("link"))
     if close is None:
         return []
-    return d.tokens[d.index[paren.get("id", "")] + 1:d.index[close.get("id", "")]]
+    return d.tokens[d.index[paren.get("id", "")] + 1 : d.index[close.get("id", "")]]
 
 
 def _constant_step(d: _Dump, step: ET.Element | None, counter: str | None) -> bool:
@@ -235,8 +327,12 @@ def _constant_step(d: _Dump, step: ET.Element | None, counter: str | None) -> bo
         return a is not None and a.get("varId") == counter and bool(d.known_int(b))
     if op == "=" and a is not None and a.get("varId") == counter and b is not None:
         x, y = d.tok(b.get("astOperand1")), d.tok(b.get("astOperand2"))
-        return b.get("str") in ("+", "-") and x is not None and x.get("varId") == counter \
+        return (
+            b.get("str") in ("+", "-")
+            and x is not None
+            and x.get("varId") == counter
             and bool(d.known_int(y))
+        )
     return False
 
 

@@ -14,41 +14,80 @@ class Rule:
     enforced_by: tuple[str, ...]
 
 
-RULES: dict[str, Rule] = {r.name: r for r in (
-    Rule("uninitialized-data", "no value is read before it is written",
-         ("clang-tidy: clang-analyzer-core.uninitialized.*, "
-          "clang-analyzer-core.UndefinedBinaryOperatorResult, cppcoreguidelines-init-variables, "
-          "clang -Wuninitialized",
-          "cppcheck: uninitvar, uninitdata, uninitStructMember, uninitMemberVar")),
-    Rule("out-of-bounds", "every array index stays inside the array",
-         ("cppcheck: arrayIndexOutOfBounds, arrayIndexOutOfBoundsCond, negativeIndex, "
-          "bufferAccessOutOfBounds, pointerOutOfBounds",
-          "clang-tidy: clang -Warray-bounds")),
-    Rule("dynamic-memory", "no heap: new/delete, malloc/free, std containers, smart pointers "
-                           "(not synthesizable)",
-         ("clang-tidy: cppcoreguidelines-no-malloc, cppcoreguidelines-owning-memory, "
-          "clang-analyzer-cplusplus.NewDelete*, clang-analyzer-unix.Malloc",
-          "asicflow hlsDynamicMemory on cppcheck's token list (--dump): new, delete, "
-          "malloc/calloc/realloc/free/alloca, std:: containers, strings and smart pointers")),
-    Rule("recursion", "no function calls itself, directly or through others",
-         ("clang-tidy: misc-no-recursion", "clang-tidy: clang -Winfinite-recursion")),
-    Rule("unbounded-loop", "every loop has a compile-time trip count",
-         ("asicflow hlsUnboundedLoop on cppcheck's AST and value flow (--dump): while, do and "
-          "goto loops; for loops whose bound is not a compile-time constant, whose step is not "
-          "a constant or whose counter is written in the body",
-          "clang-tidy: bugprone-infinite-loop, bugprone-too-small-loop-variable, "
-          "clang-analyzer-security.FloatLoopCounter")),
-    Rule("accumulator-overflow", "every complete sum of a Dense layer fits its accumulator type "
-                                 "for the declared input range and the constant weights (the "
-                                 "AC_WRAP sum is modular, so it is then exact in any order)",
-         ("asicflow range proof on the IR (asicflow/checks/ranges.py)",)),
-    Rule("wrap-overflow", "no value cast into an AC_WRAP output type can wrap around",
-         ("asicflow range proof on the IR (asicflow/checks/ranges.py)",)),
-    Rule("analyzer-defect", "any other defect an analyzer reports (null dereference, division "
-                            "by zero, shift past the width, code that does not compile, ...)",
-         ("cppcheck: every error, warning and portability finding",
-          "clang-tidy: every other clang-analyzer-* finding and compiler error")),
-)}
+RULES: dict[str, Rule] = {
+    r.name: r
+    for r in (
+        Rule(
+            "uninitialized-data",
+            "no value is read before it is written",
+            (
+                "clang-tidy: clang-analyzer-core.uninitialized.*, "
+                "clang-analyzer-core.UndefinedBinaryOperatorResult, "
+                "cppcoreguidelines-init-variables, "
+                "clang -Wuninitialized",
+                "cppcheck: uninitvar, uninitdata, uninitStructMember, uninitMemberVar",
+            ),
+        ),
+        Rule(
+            "out-of-bounds",
+            "every array index stays inside the array",
+            (
+                "cppcheck: arrayIndexOutOfBounds, arrayIndexOutOfBoundsCond, negativeIndex, "
+                "bufferAccessOutOfBounds, pointerOutOfBounds",
+                "clang-tidy: clang -Warray-bounds",
+            ),
+        ),
+        Rule(
+            "dynamic-memory",
+            "no heap: new/delete, malloc/free, std containers, smart pointers "
+            "(not synthesizable)",
+            (
+                "clang-tidy: cppcoreguidelines-no-malloc, cppcoreguidelines-owning-memory, "
+                "clang-analyzer-cplusplus.NewDelete*, clang-analyzer-unix.Malloc",
+                "asicflow hlsDynamicMemory on cppcheck's token list (--dump): new, delete, "
+                "malloc/calloc/realloc/free/alloca, std:: containers, strings and smart pointers",
+            ),
+        ),
+        Rule(
+            "recursion",
+            "no function calls itself, directly or through others",
+            ("clang-tidy: misc-no-recursion", "clang-tidy: clang -Winfinite-recursion"),
+        ),
+        Rule(
+            "unbounded-loop",
+            "every loop has a compile-time trip count",
+            (
+                "asicflow hlsUnboundedLoop on cppcheck's AST and value flow (--dump): while, do "
+                "and goto loops; for loops whose bound is not a compile-time constant, whose step "
+                "is not "
+                "a constant or whose counter is written in the body",
+                "clang-tidy: bugprone-infinite-loop, bugprone-too-small-loop-variable, "
+                "clang-analyzer-security.FloatLoopCounter",
+            ),
+        ),
+        Rule(
+            "accumulator-overflow",
+            "every complete sum of a Dense layer fits its accumulator type "
+            "for the declared input range and the constant weights (the "
+            "AC_WRAP sum is modular, so it is then exact in any order)",
+            ("asicflow range proof on the IR (asicflow/checks/ranges.py)",),
+        ),
+        Rule(
+            "wrap-overflow",
+            "no value cast into an AC_WRAP output type can wrap around",
+            ("asicflow range proof on the IR (asicflow/checks/ranges.py)",),
+        ),
+        Rule(
+            "analyzer-defect",
+            "any other defect an analyzer reports (null dereference, division "
+            "by zero, shift past the width, code that does not compile, ...)",
+            (
+                "cppcheck: every error, warning and portability finding",
+                "clang-tidy: every other clang-analyzer-* finding and compiler error",
+            ),
+        ),
+    )
+}
 
 # (tool, check id regex, rule): the first match files a finding; no match -> analyzer-defect.
 _CLASSES: tuple[tuple[str, str, str], ...] = (
@@ -66,11 +105,19 @@ _CLASSES: tuple[tuple[str, str, str], ...] = (
     ("clang-tidy", r"bugprone-(infinite-loop|too-small-loop-variable)", "unbounded-loop"),
     ("clang-tidy", r"clang-analyzer-security\.FloatLoopCounter", "unbounded-loop"),
     ("cppcheck", r"uninit.*", "uninitialized-data"),
-    ("cppcheck", r"arrayIndexOutOfBounds.*|negativeIndex|negativeArraySize|outOfBounds"
-                 r"|bufferAccessOutOfBounds|pointerOutOfBounds.*|arrayIndexThenCheck"
-                 r"|containerOutOfBounds.*|objectIndex", "out-of-bounds"),
-    ("cppcheck", r"memleak.*|leak.*|mismatchAllocDealloc|deallocDealloc|doubleFree"
-                 r"|deallocuse|hlsDynamicMemory", "dynamic-memory"),
+    (
+        "cppcheck",
+        r"arrayIndexOutOfBounds.*|negativeIndex|negativeArraySize|outOfBounds"
+        r"|bufferAccessOutOfBounds|pointerOutOfBounds.*|arrayIndexThenCheck"
+        r"|containerOutOfBounds.*|objectIndex",
+        "out-of-bounds",
+    ),
+    (
+        "cppcheck",
+        r"memleak.*|leak.*|mismatchAllocDealloc|deallocDealloc|doubleFree"
+        r"|deallocuse|hlsDynamicMemory",
+        "dynamic-memory",
+    ),
     ("cppcheck", r"hlsUnboundedLoop", "unbounded-loop"),
 )
 

@@ -34,11 +34,11 @@ class Bound:
 
     layer: str
     source: str
-    what: str        # "input" | "accumulator" | "output"
+    what: str  # "input" | "accumulator" | "output"
     type: FixedType
-    lo: int          # raw, at type.frac, before any wrap or saturation
+    lo: int  # raw, at type.frac, before any wrap or saturation
     hi: int
-    status: str      # "declared" | "fits" | "saturates" | "overflows"
+    status: str  # "declared" | "fits" | "saturates" | "overflows"
     note: str = ""
 
     @property
@@ -78,8 +78,9 @@ def _cast(lo: int, hi: int, src_frac: int, t: FixedType) -> tuple[int, int]:
     return _round(lo, shift, t.rounding, False), _round(hi, shift, t.rounding, True)
 
 
-def _store(layer: str, source: str, what: str, t: FixedType, lo: int, hi: int,
-           note: str = "") -> tuple[Bound, tuple[int, int]]:
+def _store(
+    layer: str, source: str, what: str, t: FixedType, lo: int, hi: int, note: str = ""
+) -> tuple[Bound, tuple[int, int]]:
     """The verdict for storing ``[lo, hi]`` in ``t``, and the range actually stored."""
     if t.raw_min <= lo and hi <= t.raw_max:
         return Bound(layer, source, what, t, lo, hi, "fits", note), (lo, hi)
@@ -119,8 +120,18 @@ def prove(graph: Graph) -> list[Bound]:
         if isinstance(lay, Input):
             t = lay.out_type
             lo, hi = t.raw_min, t.raw_max
-            rows.append(Bound(lay.name, lay.source, "input", t, lo, hi, "declared",
-                              "every value of the input type"))
+            rows.append(
+                Bound(
+                    lay.name,
+                    lay.source,
+                    "input",
+                    t,
+                    lo,
+                    hi,
+                    "declared",
+                    "every value of the input type",
+                )
+            )
         elif isinstance(lay, Dense):
             assert prev_t is not None
             plo, phi, flo, fhi = _dense(lay, prev_t, lo, hi)
@@ -129,13 +140,23 @@ def prove(graph: Graph) -> list[Bound]:
                 note = "partial sums fit too, in any summation order"
             else:
                 pl, ph = plo * acc.lsb, phi * acc.lsb
-                note = (f"partial sums span [{pl:g}, {ph:g}] and may wrap before the last "
-                        "addition: harmless, the AC_WRAP sum is modular")
+                note = (
+                    f"partial sums span [{pl:g}, {ph:g}] and may wrap before the last "
+                    "addition: harmless, the AC_WRAP sum is modular"
+                )
             row, (lo, hi) = _store(lay.name, lay.source, "accumulator", acc, flo, fhi, note)
             if row.status != "fits":
-                row = Bound(row.layer, row.source, row.what, row.type, row.lo, row.hi,
-                            "overflows", "the complete sum can leave the accumulator type, so "
-                                         "the layer's result wraps")
+                row = Bound(
+                    row.layer,
+                    row.source,
+                    row.what,
+                    row.type,
+                    row.lo,
+                    row.hi,
+                    "overflows",
+                    "the complete sum can leave the accumulator type, so "
+                    "the layer's result wraps",
+                )
             rows.append(row)
             clo, chi = _cast(lo, hi, acc.frac, lay.out_type)
             row, (lo, hi) = _store(lay.name, lay.source, "output", lay.out_type, clo, chi)
@@ -145,8 +166,15 @@ def prove(graph: Graph) -> list[Bound]:
             if lay.relu:
                 lo, hi = max(lo, 0), max(hi, 0)
             clo, chi = _cast(lo, hi, prev_t.frac, lay.out_type)
-            row, (lo, hi) = _store(lay.name, lay.source, "output", lay.out_type, clo, chi,
-                                   "after ReLU" if lay.relu else "")
+            row, (lo, hi) = _store(
+                lay.name,
+                lay.source,
+                "output",
+                lay.out_type,
+                clo,
+                chi,
+                "after ReLU" if lay.relu else "",
+            )
             rows.append(row)
         else:
             raise TypeError(f"range proof has no rule for layer kind {lay.kind!r}")

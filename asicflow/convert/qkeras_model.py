@@ -7,6 +7,7 @@ half to even, as ``tf.round``) and ``AC_SAT`` (``AC_SAT_SYM`` when symmetric).
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -57,14 +58,17 @@ def activation_type(q: Any, where: str) -> tuple[bool, FixedType]:
     cls = type(q).__name__
     cfg = q.get_config() if hasattr(q, "get_config") else {}
     if cfg.get("use_stochastic_rounding"):
-        raise UnsupportedModel(f"{where}: {_describe(q)} uses stochastic rounding, which has "
-                               "no exact hardware equivalent. Supported: " + SUPPORTED)
+        raise UnsupportedModel(
+            f"{where}: {_describe(q)} uses stochastic rounding, which has "
+            "no exact hardware equivalent. Supported: " + SUPPORTED
+        )
     if float(cfg.get("qnoise_factor", 1.0)) != 1.0:
         raise UnsupportedModel(f"{where}: {_describe(q)} has qnoise_factor != 1")
     if cls == "quantized_bits":
         if cfg["alpha"] not in (None, 1, 1.0):
             raise UnsupportedModel(
-                f"{where}: {_describe(q)} has alpha={cfg['alpha']!r}; activations need alpha=1")
+                f"{where}: {_describe(q)} has alpha={cfg['alpha']!r}; activations need alpha=1"
+            )
         bits, integer, keep_neg = int(cfg["bits"]), int(cfg["integer"]), bool(cfg["keep_negative"])
         if bits - keep_neg < 1:
             raise UnsupportedModel(f"{where}: 1-bit {_describe(q)} (binary) is not supported yet")
@@ -72,54 +76,68 @@ def activation_type(q: Any, where: str) -> tuple[bool, FixedType]:
         return False, FixedType(bits, integer + keep_neg, keep_neg, "RND_CONV", ovf)
     if cls == "quantized_relu":
         if cfg.get("use_sigmoid") or float(cfg.get("negative_slope", 0.0)) != 0.0:
-            raise UnsupportedModel(f"{where}: {_describe(q)} with use_sigmoid/negative_slope "
-                                   "is not supported yet. Supported: " + SUPPORTED)
+            raise UnsupportedModel(
+                f"{where}: {_describe(q)} with use_sigmoid/negative_slope "
+                "is not supported yet. Supported: " + SUPPORTED
+            )
         if cfg.get("relu_upper_bound") is not None:
-            raise UnsupportedModel(f"{where}: {_describe(q)} with relu_upper_bound is not supported")
+            raise UnsupportedModel(
+                f"{where}: {_describe(q)} with relu_upper_bound is not supported"
+            )
         return True, FixedType(int(cfg["bits"]), int(cfg["integer"]), False, "RND_CONV", "SAT")
-    raise UnsupportedModel(f"{where}: quantizer {_describe(q)} is not supported. Supported: "
-                           + SUPPORTED)
+    raise UnsupportedModel(
+        f"{where}: quantizer {_describe(q)} is not supported. Supported: " + SUPPORTED
+    )
 
 
 def _weight_type(q: Any, where: str, what: str) -> FixedType:
     if q is None:
         raise UnsupportedModel(
             f"{where}: no {what} quantizer (float {what}s are not supported; give the layer a "
-            f"quantized_bits {what}_quantizer). Supported: " + SUPPORTED)
+            f"quantized_bits {what}_quantizer). Supported: " + SUPPORTED
+        )
     cfg = q.get_config()
     if type(q).__name__ != "quantized_bits":
-        raise UnsupportedModel(f"{where}: {what} quantizer {_describe(q)} is not supported; "
-                               "use quantized_bits(bits, integer, alpha=1)")
+        raise UnsupportedModel(
+            f"{where}: {what} quantizer {_describe(q)} is not supported; "
+            "use quantized_bits(bits, integer, alpha=1)"
+        )
     if cfg["alpha"] not in (None, 1, 1.0):
-        raise UnsupportedModel(f"{where}: {what} quantizer {_describe(q)} has "
-                               f"alpha={cfg['alpha']!r}; only alpha=1 is supported")
+        raise UnsupportedModel(
+            f"{where}: {what} quantizer {_describe(q)} has "
+            f"alpha={cfg['alpha']!r}; only alpha=1 is supported"
+        )
     if cfg.get("use_stochastic_rounding"):
         raise UnsupportedModel(f"{where}: {what} quantizer {_describe(q)} uses stochastic rounding")
     keep_neg = bool(cfg["keep_negative"])
     return FixedType(int(cfg["bits"]), int(cfg["integer"]) + keep_neg, keep_neg)
 
 
-def _quantized(q: Any, w: npt.NDArray[np.float32], t: FixedType, where: str) -> npt.NDArray[np.int64]:
+def _quantized(
+    q: Any, w: npt.NDArray[np.float32], t: FixedType, where: str
+) -> npt.NDArray[np.int64]:
     import tensorflow as tf
 
     wq = np.asarray(q(tf.constant(w)).numpy(), np.float64)
     try:
         return raw_of_exact(wq, t.frac)
     except ValueError:
-        raise UnsupportedModel(f"{where}: quantized values of {_describe(q)} are not on the "
-                               f"grid of {t.short()}") from None
+        raise UnsupportedModel(
+            f"{where}: quantized values of {_describe(q)} are not on the " f"grid of {t.short()}"
+        ) from None
 
 
 def _chain(model: Any) -> list[Any]:
     """The model's layers as a single chain (each consumes the previous one's output)."""
     layers = list(model.layers)
-    for prev, cur in zip(layers, layers[1:], strict=False):
+    for prev, cur in itertools.pairwise(layers):
         inbound = [n.inbound_layers for n in cur._inbound_nodes]
         flat = [x for grp in inbound for x in (grp if isinstance(grp, list) else [grp])]
         if flat and flat[0] is not prev:
             raise UnsupportedModel(
                 f"layer '{cur.name}' ({type(cur).__name__}) does not follow '{prev.name}': only "
-                "feed-forward chains are supported for now")
+                "feed-forward chains are supported for now"
+            )
     return layers
 
 
@@ -133,15 +151,23 @@ def convert(model: Any, name: str, input_type: FixedType | None) -> Conversion:
     conv = Conversion(Graph(name, out, notes), taps)
     n_features = int(np.prod(model.input_shape[1:]))
     if len(model.input_shape) != 2:
-        raise UnsupportedModel(f"model input shape {model.input_shape}: only flat (batch, "
-                               "features) inputs are supported for now")
+        raise UnsupportedModel(
+            f"model input shape {model.input_shape}: only flat (batch, "
+            "features) inputs are supported for now"
+        )
 
     def prev_size() -> int:
         return out[-1].size
 
     def add_activation(relu: bool, t: FixedType | None, keras_name: str, tap: bool) -> None:
-        lay = Activation(identifier(keras_name, taken), keras_name, prev_size(),
-                         t or FixedType(1, 1), relu=relu, derived=t is None)
+        lay = Activation(
+            identifier(keras_name, taken),
+            keras_name,
+            prev_size(),
+            t or FixedType(1, 1),
+            relu=relu,
+            derived=t is None,
+        )
         out.append(lay)
         if tap:
             taps[lay.name] = keras_name
@@ -160,15 +186,19 @@ def convert(model: Any, name: str, input_type: FixedType | None) -> Conversion:
                 taps[lay.name] = layer.name
                 conv.input_quantizer = layer.quantizer
                 if relu:
-                    notes.append(f"input quantizer '{layer.name}' includes a ReLU: the hardware "
-                                 "input is unsigned")
+                    notes.append(
+                        f"input quantizer '{layer.name}' includes a ReLU: the hardware "
+                        "input is unsigned"
+                    )
                 continue
             if input_type is None:
                 raise UnsupportedModel(
                     f"the model has no input quantizer (first layer {where}): add a "
-                    "QActivation(quantized_bits(...)) at the input or set 'input_type' in the flow")
-            out.append(Input(identifier("input", taken), "(flow input_type)", n_features,
-                             input_type))
+                    "QActivation(quantized_bits(...)) at the input or set 'input_type' in the flow"
+                )
+            out.append(
+                Input(identifier("input", taken), "(flow input_type)", n_features, input_type)
+            )
         if cls == "QActivation":
             relu, t = activation_type(layer.quantizer, where)
             add_activation(relu, t, layer.name, tap=True)
@@ -182,9 +212,17 @@ def convert(model: Any, name: str, input_type: FixedType | None) -> Conversion:
                 b = _quantized(bq, layer.get_weights()[1], bt, where)
             else:
                 bt, b = FixedType(1, 1), np.zeros(kernel.shape[1], np.int64)
-            dense = Dense(identifier(layer.name, taken), layer.name, int(kernel.shape[1]),
-                          FixedType(1, 1), n_in=int(kernel.shape[0]), weight_type=wt,
-                          bias_type=bt, weights=w, bias=b)
+            dense = Dense(
+                identifier(layer.name, taken),
+                layer.name,
+                int(kernel.shape[1]),
+                FixedType(1, 1),
+                n_in=int(kernel.shape[0]),
+                weight_type=wt,
+                bias_type=bt,
+                weights=w,
+                bias=b,
+            )
             out.append(dense)
             act = layer.activation
             act_name = getattr(act, "__name__", type(act).__name__)
@@ -209,9 +247,12 @@ def convert(model: Any, name: str, input_type: FixedType | None) -> Conversion:
             elif fn == "softmax" and last:
                 notes.append(f"softmax '{layer.name}' dropped from hardware: outputs are logits")
             else:
-                raise UnsupportedModel(f"{where}: activation '{fn}' is not supported"
-                                       + (" (softmax only as the last layer)" if fn == "softmax"
-                                          else "") + ". Supported: " + SUPPORTED)
+                raise UnsupportedModel(
+                    f"{where}: activation '{fn}' is not supported"
+                    + (" (softmax only as the last layer)" if fn == "softmax" else "")
+                    + ". Supported: "
+                    + SUPPORTED
+                )
         elif cls == "Dropout":
             continue
         else:
@@ -221,7 +262,9 @@ def convert(model: Any, name: str, input_type: FixedType | None) -> Conversion:
     return conv
 
 
-def reference_outputs(model: Any, conv: Conversion, x: npt.NDArray[np.float32]) -> dict[str, np.ndarray]:
+def reference_outputs(
+    model: Any, conv: Conversion, x: npt.NDArray[np.float32]
+) -> dict[str, np.ndarray]:
     """QKeras's own output for every tapped IR layer (softmax-dropped logits included)."""
     import tensorflow as tf
 
@@ -238,7 +281,9 @@ def reference_outputs(model: Any, conv: Conversion, x: npt.NDArray[np.float32]) 
     preds = sub.predict(x, batch_size=1024, verbose=0)
     if not isinstance(preds, list):
         preds = [preds]
-    out = {n: np.asarray(p, np.float32).reshape(len(x), -1) for n, p in zip(names, preds, strict=False)}
+    out = {
+        n: np.asarray(p, np.float32).reshape(len(x), -1) for n, p in zip(names, preds, strict=False)
+    }
     for ir_name, keras_name in conv.taps.items():
         if keras_name.endswith(":logits"):
             layer = model.get_layer(keras_name.split(":")[0])

@@ -3,5 +3,14 @@
 from asicflow.hls.cxx import ac_include_dir, ac_version, compile_argv, read_trace
 from asicflow.hls.writer import Project, kernel_headers, read_project, templates, write_project
 
-__all__ = ["Project", "ac_include_dir", "ac_version", "compile_argv", "kernel_headers",
-           "read_project", "read_trace", "templates", "write_project"]
+__all__ = [
+    "Project",
+    "ac_include_dir",
+    "ac_version",
+    "compile_argv",
+    "kernel_headers",
+    "read_project",
+    "read_trace",
+    "templates",
+    "write_project",
+]

@@ -14,11 +14,15 @@ from asicflow.fixed import IntArray
 from asicflow.ir import Graph
 
 HLS4ML_AC_TYPES = ("templates", "catapult", "ac_types", "include")
-AC_HINT = ("Install the pinned hls4ml wheel (it ships the Apache-2.0 ac_types headers: "
-           "pip install hls4ml==1.3.0) or set 'hls.ac_include' in the flow YAML to a folder "
-           "holding ac_fixed.h, e.g. a Catapult install's $MGC_HOME/shared/include.")
-CXX_HINT = ("Install a C++17 compiler (Debian: apt-get install g++) or set 'hls.cxx' in the flow "
-            "YAML to the compiler to use.")
+AC_HINT = (
+    "Install the pinned hls4ml wheel (it ships the Apache-2.0 ac_types headers: "
+    "pip install hls4ml==1.3.0) or set 'hls.ac_include' in the flow YAML to a folder "
+    "holding ac_fixed.h, e.g. a Catapult install's $MGC_HOME/shared/include."
+)
+CXX_HINT = (
+    "Install a C++17 compiler (Debian: apt-get install g++) or set 'hls.cxx' in the flow "
+    "YAML to the compiler to use."
+)
 # Always passed: Catapult pragmas and loop labels mean nothing to g++ and clang.
 BASE_FLAGS = ("-Wno-unknown-pragmas", "-Wno-unused-label")
 
@@ -28,8 +32,10 @@ def ac_include_dir(override: Path | None = None) -> Path:
     if override is not None:
         if (override / "ac_fixed.h").is_file():
             return override
-        raise AsicflowError(f"hls.ac_include = {override} holds no ac_fixed.h; set it to the "
-                            "folder with the ac_types headers (e.g. $MGC_HOME/shared/include)")
+        raise AsicflowError(
+            f"hls.ac_include = {override} holds no ac_fixed.h; set it to the "
+            "folder with the ac_types headers (e.g. $MGC_HOME/shared/include)"
+        )
     spec = importlib.util.find_spec("hls4ml")  # locates the package without importing it
     for loc in (spec.submodule_search_locations or []) if spec else []:
         folder = Path(loc).joinpath(*HLS4ML_AC_TYPES)
@@ -48,12 +54,25 @@ def ac_version(include: Path) -> str:
     return f"{found.get('AC_VERSION', '?')}.{found.get('AC_VERSION_MINOR', '?')}"
 
 
-def compile_argv(cxx: str, flags: Sequence[str], includes: Sequence[str | Path],
-                 sources: Sequence[str | Path], output: str | Path,
-                 defines: Sequence[str] = ()) -> list[str]:
+def compile_argv(
+    cxx: str,
+    flags: Sequence[str],
+    includes: Sequence[str | Path],
+    sources: Sequence[str | Path],
+    output: str | Path,
+    defines: Sequence[str] = (),
+) -> list[str]:
     """The argv compiling ``sources`` into the executable ``output``."""
-    return [cxx, *BASE_FLAGS, *flags, *(f"-D{d}" for d in defines),
-            *(f"-I{inc}" for inc in includes), *(str(s) for s in sources), "-o", str(output)]
+    return [
+        cxx,
+        *BASE_FLAGS,
+        *flags,
+        *(f"-D{d}" for d in defines),
+        *(f"-I{inc}" for inc in includes),
+        *(str(s) for s in sources),
+        "-o",
+        str(output),
+    ]
 
 
 def read_trace(path: Path, graph: Graph, first: int, end: int) -> dict[str, IntArray]:

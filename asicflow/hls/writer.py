@@ -41,7 +41,8 @@ _CXX_KEYWORDS = frozenset(
     "default delete do double else enum explicit export extern false float for friend goto if "
     "inline int long mutable namespace new noexcept not nullptr operator or private protected "
     "public register return short signed sizeof static struct switch template this throw true "
-    "try typedef typeid typename union unsigned using virtual void volatile while".split())
+    "try typedef typeid typename union unsigned using virtual void volatile while".split()
+)
 
 
 @dataclass(frozen=True)
@@ -88,8 +89,10 @@ def _row(values: IntArray, t: FixedType) -> str:
 
 def check_top_name(name: str) -> None:
     if not _C_IDENT.match(name) or name in _CXX_KEYWORDS or name in _RESERVED:
-        raise AsicflowError(f"flow name {name!r} is not usable as a C++ function name; name the "
-                            "flow like 'digits_mlp' (letters, digits, '_', no keyword)")
+        raise AsicflowError(
+            f"flow name {name!r} is not usable as a C++ function name; name the "
+            "flow like 'digits_mlp' (letters, digits, '_', no keyword)"
+        )
 
 
 def _layer_views(graph: Graph, top: str) -> list[dict[str, Any]]:
@@ -100,8 +103,12 @@ def _layer_views(graph: Graph, top: str) -> list[dict[str, Any]]:
     last = len(graph.layers) - 1
     for k, lay in enumerate(graph.layers):
         v: dict[str, Any] = {
-            "name": lay.name, "source": lay.source, "kind": lay.kind, "size": lay.size,
-            "n": f"N_{lay.name.upper()}", "ac": lay.out_type.ac(),
+            "name": lay.name,
+            "source": lay.source,
+            "kind": lay.kind,
+            "size": lay.size,
+            "n": f"N_{lay.name.upper()}",
+            "ac": lay.out_type.ac(),
             "t": "input_t" if k == 0 else "result_t" if k == last else f"{lay.name}_t",
             "out": "x" if k == 0 else "y" if k == last else f"{lay.name}_out",
         }
@@ -109,15 +116,25 @@ def _layer_views(graph: Graph, top: str) -> list[dict[str, Any]]:
             prev = views[-1]
             v.update(prev_t=prev["t"], prev_out=prev["out"], n_prev=prev["n"])
         if isinstance(lay, Dense):
-            v.update(n_in=lay.n_in, nonzero=lay.nonzero_weights,
-                     w_ac=lay.weight_type.ac(), b_ac=lay.bias_type.ac(), acc_ac=lay.accum.ac(),
-                     w_t=f"{lay.name}_w_t", b_t=f"{lay.name}_b_t", acc_t=f"{lay.name}_acc_t",
-                     w=f"{lay.name}_w", b=f"{lay.name}_b",
-                     w_rows=[_row(r, lay.weight_type) for r in lay.weights],
-                     b_row=_row(lay.bias, lay.bias_type))
+            v.update(
+                n_in=lay.n_in,
+                nonzero=lay.nonzero_weights,
+                w_ac=lay.weight_type.ac(),
+                b_ac=lay.bias_type.ac(),
+                acc_ac=lay.accum.ac(),
+                w_t=f"{lay.name}_w_t",
+                b_t=f"{lay.name}_b_t",
+                acc_t=f"{lay.name}_acc_t",
+                w=f"{lay.name}_w",
+                b=f"{lay.name}_b",
+                w_rows=[_row(r, lay.weight_type) for r in lay.weights],
+                b_row=_row(lay.bias, lay.bias_type),
+            )
             if lay.weights.shape != (lay.n_in, lay.size) or lay.n_in != graph.layers[k - 1].size:
-                raise AsicflowError(f"layer '{lay.name}': weights {lay.weights.shape} do not "
-                                    f"match {graph.layers[k - 1].size} inputs x {lay.size}")
+                raise AsicflowError(
+                    f"layer '{lay.name}': weights {lay.weights.shape} do not "
+                    f"match {graph.layers[k - 1].size} inputs x {lay.size}"
+                )
         elif isinstance(lay, Activation):
             v["relu"] = lay.relu
         elif k > 0:
@@ -135,14 +152,21 @@ def _check_unique(views: list[dict[str, Any]], top: str) -> None:
         for ident in sorted({v[k] for k in _IDENT_KEYS if k in v}):
             other = owner.setdefault(ident, f"layer '{v['name']}'")
             if other != f"layer '{v['name']}'":
-                raise AsicflowError(f"layer '{v['name']}' maps to the C++ name {ident}, already "
-                                    f"used by {other}; rename the layer")
+                raise AsicflowError(
+                    f"layer '{v['name']}' maps to the C++ name {ident}, already "
+                    f"used by {other}; rename the layer"
+                )
 
 
 def _environment() -> jinja2.Environment:
-    return jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES),
-                              undefined=jinja2.StrictUndefined, trim_blocks=True,
-                              lstrip_blocks=True, keep_trailing_newline=True, autoescape=False)
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        autoescape=False,
+    )
 
 
 def write_project(graph: Graph, top: str, folder: Path) -> Project:
@@ -150,8 +174,14 @@ def write_project(graph: Graph, top: str, folder: Path) -> Project:
     check_top_name(top)
     layers = _layer_views(graph, top)
     dense = [v for v in layers if v["kind"] == "dense"]
-    context = {"top": top, "guard": top.upper(), "layers": layers, "dense": dense,
-               "input": layers[0], "output": layers[-1]}
+    context = {
+        "top": top,
+        "guard": top.upper(),
+        "layers": layers,
+        "dense": dense,
+        "input": layers[0],
+        "output": layers[-1],
+    }
     env = _environment()
     rendered = {
         f"firmware/{top}.h": "top.h.j2",
@@ -172,14 +202,29 @@ def write_project(graph: Graph, top: str, folder: Path) -> Project:
         shutil.copyfile(header, kernel / header.name)
         files.append(f"firmware/{KERNEL_DIR}/{header.name}")
     denses = [lay for lay in graph.layers if isinstance(lay, Dense)]
-    project = Project(top=top, sources=(f"firmware/{top}.cpp",), testbench="tb/tb.cpp",
-                      include=("firmware",), files=(*files, "project.json"),
-                      weights=sum(lay.weights.size for lay in denses),
-                      nonzero_weights=sum(lay.nonzero_weights for lay in denses))
-    (folder / "project.json").write_text(json.dumps(
-        {"top": top, "sources": project.sources, "testbench": project.testbench,
-         "include": project.include, "files": project.files,
-         "needs": "ac_types headers (ac_fixed.h) on the include path"}, indent=1) + "\n")
+    project = Project(
+        top=top,
+        sources=(f"firmware/{top}.cpp",),
+        testbench="tb/tb.cpp",
+        include=("firmware",),
+        files=(*files, "project.json"),
+        weights=sum(lay.weights.size for lay in denses),
+        nonzero_weights=sum(lay.nonzero_weights for lay in denses),
+    )
+    (folder / "project.json").write_text(
+        json.dumps(
+            {
+                "top": top,
+                "sources": project.sources,
+                "testbench": project.testbench,
+                "include": project.include,
+                "files": project.files,
+                "needs": "ac_types headers (ac_fixed.h) on the include path",
+            },
+            indent=1,
+        )
+        + "\n"
+    )
     return project
 
 

@@ -28,8 +28,9 @@ def product(m: Module, name: str, x: Sig, w: int, block: list[str]) -> Sig:
     return add(m, name, 0, [Term(d, x, k) for k, d in csd(w)], None, block)
 
 
-def add(m: Module, name: str, bias: int, terms: list[Term], wrap: FixedType | None,
-        block: list[str]) -> Sig:
+def add(
+    m: Module, name: str, bias: int, terms: list[Term], wrap: FixedType | None, block: list[str]
+) -> Sig:
     """``bias + sum(+-(value << shift))``, modulo ``2**wrap.width`` as ``wrap`` holds it.
 
     The sum is as narrow as its value range allows; it is ``wrap.width`` bits (and wraps)
@@ -96,8 +97,7 @@ def relu(m: Module, name: str, x: Sig) -> Sig:
         return const_sig(0)
     width = range_width(0, x.hi)[0]
     low = m.ref(x.bits(0, width, False, 0, x.hi))
-    return m.assign(name, 0, x.hi, f"{m.bit(x, x.width - 1)} ? "
-                                        f"{literal(0, width)} : {low}")
+    return m.assign(name, 0, x.hi, f"{m.bit(x, x.width - 1)} ? " f"{literal(0, width)} : {low}")
 
 
 def _tree(parts: list[str]) -> str:

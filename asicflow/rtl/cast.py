@@ -68,11 +68,13 @@ def shift_round(m: Module, x: Sig, shift: int, rounding: str, name: str) -> Sig:
         return const_sig(int(fixed_shift_round(np.array([x.lo], np.int64), shift, rounding)[0]))
     if shift < 0:
         lo, hi = x.lo << -shift, x.hi << -shift
-        return m.assign(f"{name}_sh", lo, hi, f"{{{m.fit(x, range_width(lo, hi)[0] + shift)}, "
-                                              f"{-shift}'b0}}")
+        return m.assign(
+            f"{name}_sh", lo, hi, f"{{{m.fit(x, range_width(lo, hi)[0] + shift)}, " f"{-shift}'b0}}"
+        )
     if x.width <= shift:  # make room so the integer part has at least one bit
-        x = m.assign(f"{name}_ext", x.lo, x.hi, m.fit(x, shift + 1), width=shift + 1,
-                     signed=x.signed)
+        x = m.assign(
+            f"{name}_ext", x.lo, x.hi, m.fit(x, shift + 1), width=shift + 1, signed=x.signed
+        )
     flo, fhi = x.lo >> shift, x.hi >> shift
     up = _round_up(m, x, shift, rounding)
     if flo == fhi and up is False:
@@ -166,8 +168,9 @@ def overflow(m: Module, q: Sig, dst: FixedType, name: str) -> Sig:
     if q.lo >= lo and q.hi <= hi:  # cannot overflow
         return q
     if dst.overflow == "WRAP":
-        return m.assign(name, dst.raw_min, dst.raw_max, m.fit(q, dst.width), width=dst.width,
-                        signed=dst.signed)
+        return m.assign(
+            name, dst.raw_min, dst.raw_max, m.fit(q, dst.width), width=dst.width, signed=dst.signed
+        )
     if dst.overflow not in ("SAT", "SAT_ZERO", "SAT_SYM"):
         raise ValueError(f"unknown overflow mode {dst.overflow!r}")
     cw = max(q.width, dst.width) + 1

@@ -54,23 +54,36 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     runner = get_runner(args.sim)
     if args.action == "build":
-        runner.build(sources=[s.resolve() for s in args.source], hdl_toplevel=args.top,
-                     build_dir=args.build_dir.resolve(), timescale=TIMESCALE, always=True)
+        runner.build(
+            sources=[s.resolve() for s in args.source],
+            hdl_toplevel=args.top,
+            build_dir=args.build_dir.resolve(),
+            timescale=TIMESCALE,
+            always=True,
+        )
         for pch in args.build_dir.glob("*.gch"):  # Verilator's precompiled headers: ~140 MB
             pch.unlink()
         return 0
     sys.path.insert(0, str(args.testbench_dir.resolve()))  # the runner exports sys.path
-    env = {"ASICFLOW_STIMULI": str(args.stimuli.resolve()),
-           "ASICFLOW_RTL_JSON": str(args.rtl_json.resolve()),
-           "ASICFLOW_RESULT": str(args.result.resolve()),
-           "ASICFLOW_SEED": str(args.seed)}
+    env = {
+        "ASICFLOW_STIMULI": str(args.stimuli.resolve()),
+        "ASICFLOW_RTL_JSON": str(args.rtl_json.resolve()),
+        "ASICFLOW_RESULT": str(args.result.resolve()),
+        "ASICFLOW_SEED": str(args.seed),
+    }
     if args.graph_dir is not None:
         env["ASICFLOW_GRAPH_DIR"] = str(args.graph_dir.resolve())
     args.result.unlink(missing_ok=True)
-    xml = runner.test(test_module=TEST_MODULE, hdl_toplevel=args.top,
-                      hdl_toplevel_lang="verilog", build_dir=args.build_dir.resolve(),
-                      test_dir=args.test_dir.resolve(), extra_env=env, timescale=TIMESCALE,
-                      results_xml=str((args.test_dir / "results.xml").resolve()))
+    xml = runner.test(
+        test_module=TEST_MODULE,
+        hdl_toplevel=args.top,
+        hdl_toplevel_lang="verilog",
+        build_dir=args.build_dir.resolve(),
+        test_dir=args.test_dir.resolve(),
+        extra_env=env,
+        timescale=TIMESCALE,
+        results_xml=str((args.test_dir / "results.xml").resolve()),
+    )
     try:
         tests, failed = get_results(xml)
         logging.getLogger("cosim").info("%d cocotb test(s), %d failed", tests, failed)

@@ -49,8 +49,12 @@ def stages(graph: Graph) -> list[list[Layer]]:
     """Layers after the input grouped into pipeline stages (Dense + following Activation)."""
     out: list[list[Layer]] = []
     for lay in graph.layers[1:]:
-        if isinstance(lay, Activation) and out and len(out[-1]) == 1 and isinstance(
-                out[-1][0], Dense):
+        if (
+            isinstance(lay, Activation)
+            and out
+            and len(out[-1]) == 1
+            and isinstance(out[-1][0], Dense)
+        ):
             out[-1].append(lay)
         else:
             out.append([lay])
@@ -77,8 +81,10 @@ class _Builder:
                 name = f"{lay.name}_p{i}_{_num(w)}"
                 products[i, w] = product(self.m, name, xs[i], w, block)
             self.m.comb(block)
-            products = {key: cast(self.m, p, fx + fw, acc_wrap, f"{p.base}_acc")
-                        for key, p in products.items()}
+            products = {
+                key: cast(self.m, p, fx + fw, acc_wrap, f"{p.base}_acc")
+                for key, p in products.items()
+            }
         block = []
         totals = []
         for j in range(lay.size):
@@ -91,8 +97,10 @@ class _Builder:
                     terms.append(Term(1, products[i, w], 0))
             totals.append(add(self.m, f"{lay.name}_acc{j}", int(bias[j]), terms, acc, block))
         self.m.comb(block)
-        return [cast(self.m, total, acc.frac, lay.out_type, f"{lay.name}_{j}")
-                for j, total in enumerate(totals)]
+        return [
+            cast(self.m, total, acc.frac, lay.out_type, f"{lay.name}_{j}")
+            for j, total in enumerate(totals)
+        ]
 
     def activation(self, lay: Activation, xs: list[Sig]) -> list[Sig]:
         outs = []
@@ -107,8 +115,9 @@ class _Builder:
         """Pack ``elems`` into net ``<name>_y`` (``t.width`` bits each); its element views."""
         net = self.m.net(f"{name}_y", t.width * len(elems))
         packed = ", ".join(self.m.fit(e, t.width) for e in reversed(elems))
-        self.m.body.append(f"assign {net} = {{{packed}}};" if len(elems) > 1 else
-                           f"assign {net} = {packed};")
+        self.m.body.append(
+            f"assign {net} = {{{packed}}};" if len(elems) > 1 else f"assign {net} = {packed};"
+        )
         return _views(net, t, elems)
 
     def register(self, name: str, t: FixedType, src: list[Sig]) -> tuple[str, list[Sig]]:
@@ -145,8 +154,10 @@ def generate(graph: Graph, top: str) -> RtlDesign:
     m.port("output", "out_data", graph.output.size * t_out.width)
     m.ref(clk)
 
-    full = [Sig(in_data.base, j * t_in.width, t_in.width, t_in.signed, t_in.raw_min,
-                t_in.raw_max) for j in range(inp.size)]
+    full = [
+        Sig(in_data.base, j * t_in.width, t_in.width, t_in.signed, t_in.raw_min, t_in.raw_max)
+        for j in range(inp.size)
+    ]
     net, xs = b.register(inp.name, t_in, full)
     probes = [_probe(inp, net, 1, 0)]
     prev: Layer = inp
@@ -169,17 +180,25 @@ def generate(graph: Graph, top: str) -> RtlDesign:
 
     valid = m.net("valid_q", latency, reg=True)
     vq = Sig(valid, 0, latency, False, 0, 0)
-    shift_in = (m.ref(in_valid) if latency == 1 else
-                f"{{{m.ref(vq.bits(0, latency - 1, False, 0, 0))}, {m.ref(in_valid)}}}")
+    shift_in = (
+        m.ref(in_valid)
+        if latency == 1
+        else f"{{{m.ref(vq.bits(0, latency - 1, False, 0, 0))}, {m.ref(in_valid)}}}"
+    )
     m.body.append(f"assign out_valid = {m.bit(vq, latency - 1)};")
     m.body.append(f"assign out_data = {m.ref(Sig(net, 0, len(xs) * t_out.width, False, 0, 0))};")
-    m.seq = ["// data registers: no reset, loaded every cycle (out_valid qualifies them)",
-             "always @(posedge clk) begin", *[f"    {r}" for r in b.regs], "end", "",
-             "// valid pipeline: the only state rst clears (synchronous, active high)",
-             "always @(posedge clk) begin",
-             f"    if ({m.ref(rst)}) {valid} <= {literal(0, latency)};",
-             f"    else {valid} <= {shift_in};",
-             "end"]
+    m.seq = [
+        "// data registers: no reset, loaded every cycle (out_valid qualifies them)",
+        "always @(posedge clk) begin",
+        *[f"    {r}" for r in b.regs],
+        "end",
+        "",
+        "// valid pipeline: the only state rst clears (synchronous, active high)",
+        "always @(posedge clk) begin",
+        f"    if ({m.ref(rst)}) {valid} <= {literal(0, latency)};",
+        f"    else {valid} <= {shift_in};",
+        "end",
+    ]
     m.unused_sink()
     info = _info(graph, top, latency, probes, groups, m, m.cells["operands"])
     m.header = _header(graph, info)
@@ -188,13 +207,29 @@ def generate(graph: Graph, top: str) -> RtlDesign:
 
 def _probe(lay: Layer, signal: str, cycle: int, stage: int) -> dict[str, Any]:
     t = lay.out_type
-    return {"name": lay.name, "kind": lay.kind, "source": lay.source, "size": lay.size,
-            "type": t.ac(), "width": t.width, "signed": t.signed, "signal": signal,
-            "cycle": cycle, "stage": stage}
+    return {
+        "name": lay.name,
+        "kind": lay.kind,
+        "source": lay.source,
+        "size": lay.size,
+        "type": t.ac(),
+        "width": t.width,
+        "signed": t.signed,
+        "signal": signal,
+        "cycle": cycle,
+        "stage": stage,
+    }
 
 
-def _info(graph: Graph, top: str, latency: int, probes: list[dict[str, Any]],
-          groups: list[list[Layer]], m: Module, operands: int) -> dict[str, Any]:
+def _info(
+    graph: Graph,
+    top: str,
+    latency: int,
+    probes: list[dict[str, Any]],
+    groups: list[list[Layer]],
+    m: Module,
+    operands: int,
+) -> dict[str, Any]:
     t_in, t_out = graph.input.out_type, graph.output.out_type
     n_in, n_out = graph.input.size, graph.output.size
     return {
@@ -203,11 +238,16 @@ def _info(graph: Graph, top: str, latency: int, probes: list[dict[str, Any]],
         "generator": "native",
         "latency_cycles": latency,
         "ii": 1,
-        "ports": {"clk": 1, "rst": 1, "in_valid": 1, "in_data": n_in * t_in.width,
-                  "out_valid": 1, "out_data": n_out * t_out.width},
+        "ports": {
+            "clk": 1,
+            "rst": 1,
+            "in_valid": 1,
+            "in_data": n_in * t_in.width,
+            "out_valid": 1,
+            "out_data": n_out * t_out.width,
+        },
         "input": {"size": n_in, "width": t_in.width, "signed": t_in.signed, "type": t_in.ac()},
-        "output": {"size": n_out, "width": t_out.width, "signed": t_out.signed,
-                   "type": t_out.ac()},
+        "output": {"size": n_out, "width": t_out.width, "signed": t_out.signed, "type": t_out.ac()},
         "stages": [[lay.name for lay in g] for g in groups],
         "layers": probes,
         "flops": m.cells["flops"],
@@ -236,6 +276,8 @@ def _header(graph: Graph, info: dict[str, Any]) -> list[str]:
         f"// {'layer':<16}{'kind':<12}{'size':>5}  {'type':<46}{'stage':<7}keras layer",
     ]
     for p in info["layers"]:
-        lines.append(f"// {p['name']:<16}{p['kind']:<12}{p['size']:>5}  {p['type']:<46}"
-                     f"{p['stage']:<7}{p['source']}")
+        lines.append(
+            f"// {p['name']:<16}{p['kind']:<12}{p['size']:>5}  {p['type']:<46}"
+            f"{p['stage']:<7}{p['source']}"
+        )
     return [*lines, ""]

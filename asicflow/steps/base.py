@@ -40,11 +40,25 @@ class StepContext:
         """A file written by an earlier step of this flow."""
         return self.flow_dir / step / name
 
-    def run(self, argv: Sequence[str | os.PathLike[str]], *, cwd: Path | None = None,
-            timeout: float = 3600.0, env: Mapping[str, str] | None = None,
-            check: bool = True, tool: str | None = None) -> ToolResult:
-        return run_tool(argv, log=self.log, cwd=cwd or self.dir, timeout=timeout, env=env,
-                        check=check, tool=tool)
+    def run(
+        self,
+        argv: Sequence[str | os.PathLike[str]],
+        *,
+        cwd: Path | None = None,
+        timeout: float = 3600.0,
+        env: Mapping[str, str] | None = None,
+        check: bool = True,
+        tool: str | None = None,
+    ) -> ToolResult:
+        return run_tool(
+            argv,
+            log=self.log,
+            cwd=cwd or self.dir,
+            timeout=timeout,
+            env=env,
+            check=check,
+            tool=tool,
+        )
 
     def note(self, text: str) -> None:
         """Append a line to the step log."""
@@ -128,10 +142,16 @@ def execute(step: Step, flow: FlowConfig, build: Path, debug: bool = False) -> d
     runtime = time.monotonic() - start
     metrics[f"flow__{step.name}__runtime_s"] = round(runtime, 3)
     write_json(scratch / "metrics.json", metrics)
-    write_json(scratch / "config.json", {"step": step.name, "flow": flow.name,
-                                         "flow_file": str(flow.source),
-                                         "config": config_values(step, flow),
-                                         "versions": ctx.versions})
+    write_json(
+        scratch / "config.json",
+        {
+            "step": step.name,
+            "flow": flow.name,
+            "flow_file": str(flow.source),
+            "config": config_values(step, flow),
+            "versions": ctx.versions,
+        },
+    )
     old = flow_dir / f".{step.name}.old"
     shutil.rmtree(old, ignore_errors=True)
     if final.exists():

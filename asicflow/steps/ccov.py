@@ -31,8 +31,10 @@ from asicflow.steps.hls import HlsStep
 
 BINARY = "ccov"
 GCOVR_HINT = "Install the project's Python packages (bash scripts/setup.sh; gcovr==8.2 is pinned)."
-GCOV_HINT = ("gcov comes with GCC (Debian: apt-get install gcc); for clang++ install llvm "
-             "(llvm-cov gcov).")
+GCOV_HINT = (
+    "gcov comes with GCC (Debian: apt-get install gcc); for clang++ install llvm "
+    "(llvm-cov gcov)."
+)
 # gcovr's exclusions that make branch coverage mean "decisions in the source": branches only
 # taken when an exception is thrown, and compiler-made branches on lines without code.
 GCOVR_BRANCH_FILTERS = ("--exclude-throw-branches", "--exclude-unreachable-branches")
@@ -67,38 +69,68 @@ class CcovStep(Step):
         start = time.monotonic()
         sources = [_rel(ctx, hls_dir / s) for s in (project["testbench"], *project["sources"])]
         includes = [_rel(ctx, hls_dir / i) for i in project["include"]]
-        ctx.run(compile_argv(cxx, coverage_flags(ctx.flow.hls.cxxflags), [*includes, include],
-                             sources, BINARY), tool=Path(cxx).name)
+        ctx.run(
+            compile_argv(
+                cxx, coverage_flags(ctx.flow.hls.cxxflags), [*includes, include], sources, BINARY
+            ),
+            tool=Path(cxx).name,
+        )
         compile_s = time.monotonic() - start
 
         start = time.monotonic()
-        ctx.run([f"./{BINARY}", _rel(ctx, ctx.input("golden", "inputs.txt")), "outputs.txt"],
-                tool=BINARY)
+        ctx.run(
+            [f"./{BINARY}", _rel(ctx, ctx.input("golden", "inputs.txt")), "outputs.txt"],
+            tool=BINARY,
+        )
         run_s = time.monotonic() - start
         expected = ctx.input("golden", "outputs.txt").read_text()
         if (ctx.dir / "outputs.txt").read_text().split() != expected.split():
-            raise CheckFailed("ccov: the coverage build's outputs differ from the golden model's "
-                              "(csim compares them vector by vector)")
+            raise CheckFailed(
+                "ccov: the coverage build's outputs differ from the golden model's "
+                "(csim compares them vector by vector)"
+            )
         n = sum(1 for row in expected.splitlines() if row.strip())
 
         start = time.monotonic()
         (ctx.dir / HTML).parent.mkdir(parents=True, exist_ok=True)
         hls_rel = _rel(ctx, hls_dir)
-        ctx.run([sys.executable, "-m", "gcovr", "--root", hls_rel,
-                 "--filter", f"{hls_rel}/firmware/", "--gcov-executable", gcov,
-                 *GCOVR_BRANCH_FILTERS,
-                 "--html-details", HTML, "--html-title", f"{ctx.flow.name}: C code coverage",
-                 "--json", COVERAGE_JSON, "--json-summary", SUMMARY_JSON,
-                 "--txt", "coverage.txt", "."], tool="gcovr")
+        ctx.run(
+            [
+                sys.executable,
+                "-m",
+                "gcovr",
+                "--root",
+                hls_rel,
+                "--filter",
+                f"{hls_rel}/firmware/",
+                "--gcov-executable",
+                gcov,
+                *GCOVR_BRANCH_FILTERS,
+                "--html-details",
+                HTML,
+                "--html-title",
+                f"{ctx.flow.name}: C code coverage",
+                "--json",
+                COVERAGE_JSON,
+                "--json-summary",
+                SUMMARY_JSON,
+                "--txt",
+                "coverage.txt",
+                ".",
+            ],
+            tool="gcovr",
+        )
         gcovr_s = time.monotonic() - start
 
         summary = json.loads((ctx.dir / SUMMARY_JSON).read_text())
         lines, branches = uncovered(json.loads((ctx.dir / COVERAGE_JSON).read_text()))
         write_json(ctx.dir / UNCOVERED_JSON, {"lines": lines, "branches": branches})
         line_pct, branch_pct = percent(summary, "line"), percent(summary, "branch")
-        ctx.note(f"ccov: {n} vectors, lines {line_pct:.2f} % of {summary['line_total']}, "
-                 f"branches {branch_pct:.2f} % of {summary['branch_total']}; compile "
-                 f"{compile_s:.2f} s, run {run_s:.3f} s, gcovr {gcovr_s:.2f} s")
+        ctx.note(
+            f"ccov: {n} vectors, lines {line_pct:.2f} % of {summary['line_total']}, "
+            f"branches {branch_pct:.2f} % of {summary['branch_total']}; compile "
+            f"{compile_s:.2f} s, run {run_s:.3f} s, gcovr {gcovr_s:.2f} s"
+        )
         for loc in lines:
             ctx.note(f"ccov: line not executed: {loc}")
         for loc in branches:
@@ -128,9 +160,11 @@ class CcovCheckStep(Step):
     def run(self, ctx: StepContext) -> dict[str, Any]:
         line_min = ctx.flow.checks.coverage_line_min
         branch_min = ctx.flow.checks.coverage_branch_min
-        bad = [f"'checks.{k}' is {v}; give a percentage in 0..100"
-               for k, v in (("coverage_line_min", line_min), ("coverage_branch_min", branch_min))
-               if not 0.0 <= v <= 100.0]
+        bad = [
+            f"'checks.{k}' is {v}; give a percentage in 0..100"
+            for k, v in (("coverage_line_min", line_min), ("coverage_branch_min", branch_min))
+            if not 0.0 <= v <= 100.0
+        ]
         if bad:
             raise ConfigError(str(ctx.flow.source), bad)
         summary = json.loads(ctx.input("ccov", SUMMARY_JSON).read_text())
@@ -138,26 +172,37 @@ class CcovCheckStep(Step):
         line_pct, branch_pct = percent(summary, "line"), percent(summary, "branch")
         problems = []
         if line_pct < line_min:
-            problems.append(f"line coverage {line_pct:.2f} % < checks.coverage_line_min "
-                            f"{line_min:g} %; lines never executed: "
-                            f"{_listing(missed['lines'])}")
+            problems.append(
+                f"line coverage {line_pct:.2f} % < checks.coverage_line_min "
+                f"{line_min:g} %; lines never executed: "
+                f"{_listing(missed['lines'])}"
+            )
         if branch_pct < branch_min:
-            problems.append(f"branch coverage {branch_pct:.2f} % < checks.coverage_branch_min "
-                            f"{branch_min:g} %; branches never taken: "
-                            f"{_listing(missed['branches'])}")
+            problems.append(
+                f"branch coverage {branch_pct:.2f} % < checks.coverage_branch_min "
+                f"{branch_min:g} %; branches never taken: "
+                f"{_listing(missed['branches'])}"
+            )
         report = ctx.input("ccov", HTML)
         for p in problems:
             ctx.note(f"ccov_check: {p}")
         if problems:
-            raise CheckFailed("ccov_check: " + "\n  ".join(problems) +
-                              f"\n  (paths relative to {ctx.input('hls', '')}; "
-                              f"firmware/asicflow/ holds copies of hls_src/asicflow/; "
-                              f"report: {report})")
-        ctx.note(f"ccov_check: lines {line_pct:.2f} % >= {line_min:g} %, branches "
-                 f"{branch_pct:.2f} % >= {branch_min:g} %")
-        return {"ccov_check__passed": True,
-                "ccov_check__line_min": line_min,
-                "ccov_check__branch_min": branch_min}
+            raise CheckFailed(
+                "ccov_check: "
+                + "\n  ".join(problems)
+                + f"\n  (paths relative to {ctx.input('hls', '')}; "
+                f"firmware/asicflow/ holds copies of hls_src/asicflow/; "
+                f"report: {report})"
+            )
+        ctx.note(
+            f"ccov_check: lines {line_pct:.2f} % >= {line_min:g} %, branches "
+            f"{branch_pct:.2f} % >= {branch_min:g} %"
+        )
+        return {
+            "ccov_check__passed": True,
+            "ccov_check__line_min": line_min,
+            "ccov_check__branch_min": branch_min,
+        }
 
 
 def coverage_flags(flags: list[str]) -> list[str]:
@@ -204,8 +249,9 @@ def uncovered(coverage: dict[str, Any]) -> tuple[list[str], list[str]]:
 def _listing(items: list[str], limit: int = 20) -> str:
     if not items:
         return "(none listed)"
-    more = f", ... ({len(items) - limit} more in ccov/{UNCOVERED_JSON})" if len(items) > limit \
-        else ""
+    more = (
+        f", ... ({len(items) - limit} more in ccov/{UNCOVERED_JSON})" if len(items) > limit else ""
+    )
     return ", ".join(items[:limit]) + more
 
 

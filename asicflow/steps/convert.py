@@ -29,8 +29,7 @@ def _overrides(flow: FlowConfig) -> dict[str, Override]:
 class ConvertStep(Step):
     name: ClassVar[str] = "convert"
     reads: ClassVar[tuple[str, ...]] = ("model", "data", "input_type", "softmax", "precision")
-    outputs: ClassVar[tuple[str, ...]] = ("graph.json", "weights.npz", "reference.npz",
-                                          "graph.txt")
+    outputs: ClassVar[tuple[str, ...]] = ("graph.json", "weights.npz", "reference.npz", "graph.txt")
     doc: ClassVar[str] = "QKeras model -> IR, stimuli and QKeras reference outputs"
 
     def deps(self, flow: FlowConfig) -> list[Path]:
@@ -41,11 +40,13 @@ class ConvertStep(Step):
 
     def run(self, ctx: StepContext) -> dict[str, Any]:
         result = ctx.dir / RESULT
-        ctx.run([sys.executable, "-m", "asicflow.steps.convert", str(ctx.flow.source),
-                 str(ctx.dir)], check=False, tool="convert (TensorFlow + QKeras)")
+        ctx.run(
+            [sys.executable, "-m", "asicflow.steps.convert", str(ctx.flow.source), str(ctx.dir)],
+            check=False,
+            tool="convert (TensorFlow + QKeras)",
+        )
         if not result.exists():
-            raise ToolFailed("convert (TensorFlow + QKeras)", "the child process died",
-                             ctx.log)
+            raise ToolFailed("convert (TensorFlow + QKeras)", "the child process died", ctx.log)
         data = json.loads(result.read_text())
         if "error" in data:
             raise AsicflowError(data["error"])
@@ -62,9 +63,13 @@ def convert_flow(flow: FlowConfig, out: Path) -> dict[str, Any]:
 
     data = datasets.load(flow.data.source, flow.data.npz, flow.data.seed)
     if flow.data.count > len(data.x):
-        raise ConfigError(str(flow.source), [
-            f"'data.count' is {flow.data.count} but {data.description} has only "
-            f"{len(data.x)} samples"])
+        raise ConfigError(
+            str(flow.source),
+            [
+                f"'data.count' is {flow.data.count} but {data.description} has only "
+                f"{len(data.x)} samples"
+            ],
+        )
     model = qk.load_model(flow.model)
     conv = qk.convert(model, flow.name, flow.input_type)
     graph = conv.graph
@@ -72,9 +77,13 @@ def convert_flow(flow: FlowConfig, out: Path) -> dict[str, Any]:
         graph.notes.append("warning: " + w)
         print("warning: " + w)
     if data.x.shape[1] != graph.input.size:
-        raise ConfigError(str(flow.source), [
-            f"the data has {data.x.shape[1]} features but the model expects "
-            f"{graph.input.size}"])
+        raise ConfigError(
+            str(flow.source),
+            [
+                f"the data has {data.x.shape[1]} features but the model expects "
+                f"{graph.input.size}"
+            ],
+        )
 
     # Hardware inputs: the model's own input quantizer (QKeras rounding), else input_type.
     in_t = graph.input.out_type
@@ -97,8 +106,9 @@ def convert_flow(flow: FlowConfig, out: Path) -> dict[str, Any]:
         "data__stimuli": len(stim),
         "data__test_samples": int(data.test.sum()),
         "model__layers": len(graph.layers),
-        "model__weights": int(sum(lay.arrays()["weights"].size for lay in graph.layers
-                                  if lay.kind == "dense")),
+        "model__weights": int(
+            sum(lay.arrays()["weights"].size for lay in graph.layers if lay.kind == "dense")
+        ),
         "model__notes": graph.notes,
     }
     arrays: dict[str, np.ndarray] = {"x": x_raw, "test_x": test_raw}

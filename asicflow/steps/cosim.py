@@ -33,44 +33,73 @@ TEST_DIR = "sim_run"
 class CosimStep(Step):
     name = "rtl_cosim"
     reads = ("sim.simulator",)
-    needs = (f"rtl/{VERILOG_FILE}", f"rtl/{RTL_JSON}", "golden/stimuli.npz",
-             "convert/graph.json", "convert/weights.npz")
+    needs = (
+        f"rtl/{VERILOG_FILE}",
+        f"rtl/{RTL_JSON}",
+        "golden/stimuli.npz",
+        "convert/graph.json",
+        "convert/weights.npz",
+    )
     outputs = (RESULT,)
     doc = "cocotb co-simulation of the RTL vs the golden model (bit exact, latency, II)"
 
     def deps(self, flow: FlowConfig) -> list[Path]:
-        return [TESTBENCH_DIR / f"{TEST_MODULE}.py",
-                Path(__file__).resolve().parent.parent / "rtl" / "cosim_run.py"]
+        return [
+            TESTBENCH_DIR / f"{TEST_MODULE}.py",
+            Path(__file__).resolve().parent.parent / "rtl" / "cosim_run.py",
+        ]
 
     def run(self, ctx: StepContext) -> dict[str, Any]:
         sim = ctx.flow.sim.simulator
         env = check_simulator(sim)
         testbench = TESTBENCH_DIR / f"{TEST_MODULE}.py"
         if not testbench.is_file():
-            raise AsicflowError(f"the cocotb testbench {testbench} is missing (rtl_cosim runs "
-                                "from a source checkout of asicflow)")
+            raise AsicflowError(
+                f"the cocotb testbench {testbench} is missing (rtl_cosim runs "
+                "from a source checkout of asicflow)"
+            )
         info = json.loads(ctx.input("rtl", RTL_JSON).read_text())
         top = str(info["top"])
         base = [sys.executable, "-m", "asicflow.rtl.cosim_run"]
         common = ["--sim", sim, "--top", top, "--build-dir", BUILD_DIR]
 
         start = time.monotonic()
-        ctx.run([*base, "build", *common, "--source", _rel(ctx, ctx.input("rtl", VERILOG_FILE))],
-                env=env, tool=f"cocotb ({sim})")
+        ctx.run(
+            [*base, "build", *common, "--source", _rel(ctx, ctx.input("rtl", VERILOG_FILE))],
+            env=env,
+            tool=f"cocotb ({sim})",
+        )
         build_s = time.monotonic() - start
         start = time.monotonic()
-        ctx.run([*base, "test", *common, "--test-dir", TEST_DIR,
-                 "--testbench-dir", str(TESTBENCH_DIR),
-                 "--stimuli", _rel(ctx, ctx.input("golden", "stimuli.npz")),
-                 "--rtl-json", _rel(ctx, ctx.input("rtl", RTL_JSON)),
-                 "--graph-dir", _rel(ctx, ctx.input("convert", "graph.json").parent),
-                 "--result", RESULT], env=env, tool=f"cocotb ({sim})")
+        ctx.run(
+            [
+                *base,
+                "test",
+                *common,
+                "--test-dir",
+                TEST_DIR,
+                "--testbench-dir",
+                str(TESTBENCH_DIR),
+                "--stimuli",
+                _rel(ctx, ctx.input("golden", "stimuli.npz")),
+                "--rtl-json",
+                _rel(ctx, ctx.input("rtl", RTL_JSON)),
+                "--graph-dir",
+                _rel(ctx, ctx.input("convert", "graph.json").parent),
+                "--result",
+                RESULT,
+            ],
+            env=env,
+            tool=f"cocotb ({sim})",
+        )
         run_s = time.monotonic() - start
 
         result = json.loads((ctx.dir / RESULT).read_text())
-        ctx.note(f"rtl_cosim ({sim}): {result['vectors']} vectors x 2 passes, "
-                 f"{result['mismatches']} mismatches, latency {result['latency_cycles']}, "
-                 f"II {result['ii']}, {result['vectors_per_s']} vectors/s, build {build_s:.1f} s")
+        ctx.note(
+            f"rtl_cosim ({sim}): {result['vectors']} vectors x 2 passes, "
+            f"{result['mismatches']} mismatches, latency {result['latency_cycles']}, "
+            f"II {result['ii']}, {result['vectors_per_s']} vectors/s, build {build_s:.1f} s"
+        )
         _check(result, info, sim, ctx)
         return {
             "cosim__simulator": sim,
@@ -91,20 +120,29 @@ def _check(result: dict[str, Any], info: dict[str, Any], sim: str, ctx: StepCont
         if f.get("output") is None:
             first = f"{f.get('pass')} pass: outputs missing from stimulus {f.get('stimulus')} on"
         else:
-            first = (f"{f['pass']} pass, stimulus {f['stimulus']}, output {f['output']}: "
-                     f"expected raw {f['expected']}, got {f['got']}")
+            first = (
+                f"{f['pass']} pass, stimulus {f['stimulus']}, output {f['output']}: "
+                f"expected raw {f['expected']}, got {f['got']}"
+            )
         where = result.get("divergence") or (
-            "every layer's signal matches the golden per-layer outputs for this stimulus")
-        raise CheckFailed(f"rtl_cosim ({sim}): {bad} mismatching vectors (of {n} per pass, "
-                          f"2 passes); first: {first}\n  first divergence: {where}\n"
-                          f"  log: {ctx.log}")
+            "every layer's signal matches the golden per-layer outputs for this stimulus"
+        )
+        raise CheckFailed(
+            f"rtl_cosim ({sim}): {bad} mismatching vectors (of {n} per pass, "
+            f"2 passes); first: {first}\n  first divergence: {where}\n"
+            f"  log: {ctx.log}"
+        )
     if not result["latency_constant"] or result["latency_cycles"] != info["latency_cycles"]:
-        raise CheckFailed(f"rtl_cosim ({sim}): measured latency {result['latency_cycles']} "
-                          f"(constant: {result['latency_constant']}), the generator declared "
-                          f"{info['latency_cycles']}")
+        raise CheckFailed(
+            f"rtl_cosim ({sim}): measured latency {result['latency_cycles']} "
+            f"(constant: {result['latency_constant']}), the generator declared "
+            f"{info['latency_cycles']}"
+        )
     if result["ii"] != info["ii"]:
-        raise CheckFailed(f"rtl_cosim ({sim}): measured initiation interval {result['ii']}, "
-                          f"the generator declared {info['ii']}")
+        raise CheckFailed(
+            f"rtl_cosim ({sim}): measured initiation interval {result['ii']}, "
+            f"the generator declared {info['ii']}"
+        )
 
 
 def _rel(ctx: StepContext, path: Path) -> str:

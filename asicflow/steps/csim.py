@@ -31,9 +31,14 @@ TRACE_BINARY = "csim_trace"
 class CsimStep(Step):
     name = "csim"
     reads = ("hls.cxx", "hls.cxxflags", "hls.ac_include")
-    needs = ("convert/graph.json", "convert/weights.npz",
-             *(f"hls/{out}" for out in HlsStep.outputs),
-             "golden/inputs.txt", "golden/outputs.txt", "golden/stimuli.npz")
+    needs = (
+        "convert/graph.json",
+        "convert/weights.npz",
+        *(f"hls/{out}" for out in HlsStep.outputs),
+        "golden/inputs.txt",
+        "golden/outputs.txt",
+        "golden/stimuli.npz",
+    )
     outputs = ("outputs.txt",)
     doc = "C simulation of the HLS C++ (g++ + ac_types) against the golden model, bit exact"
 
@@ -56,12 +61,16 @@ class CsimStep(Step):
         expected = read_text_matrix(ctx.input("golden", "outputs.txt"), n_out)
         actual = read_text_matrix(ctx.dir / "outputs.txt", n_out)
         if actual.shape != expected.shape:
-            raise CheckFailed(f"csim wrote {actual.shape[0]} output vectors, the golden model "
-                              f"has {expected.shape[0]}")
+            raise CheckFailed(
+                f"csim wrote {actual.shape[0]} output vectors, the golden model "
+                f"has {expected.shape[0]}"
+            )
         bad = np.flatnonzero((actual != expected).any(axis=1))
         n = int(expected.shape[0])
-        ctx.note(f"csim: {n} vectors, {len(bad)} mismatches, compile {compile_s:.2f} s, "
-                 f"run {run_s:.3f} s")
+        ctx.note(
+            f"csim: {n} vectors, {len(bad)} mismatches, compile {compile_s:.2f} s, "
+            f"run {run_s:.3f} s"
+        )
         if bad.size:
             raise CheckFailed(_mismatch_report(ctx, cxx, include, graph, expected, actual, bad))
         return {
@@ -78,14 +87,17 @@ def _rel(ctx: StepContext, path: Path) -> str:
     return os.path.relpath(path, ctx.dir)
 
 
-def _build(ctx: StepContext, cxx: str, include: Path, binary: str,
-           defines: tuple[str, ...] = ()) -> None:
+def _build(
+    ctx: StepContext, cxx: str, include: Path, binary: str, defines: tuple[str, ...] = ()
+) -> None:
     hls_dir = ctx.input("hls", "project.json").parent
     project = read_project(hls_dir)
     sources = [_rel(ctx, hls_dir / s) for s in (project["testbench"], *project["sources"])]
     includes = [_rel(ctx, hls_dir / i) for i in project["include"]]
-    ctx.run(compile_argv(cxx, ctx.flow.hls.cxxflags, [*includes, include], sources, binary,
-                         defines), tool=Path(cxx).name)
+    ctx.run(
+        compile_argv(cxx, ctx.flow.hls.cxxflags, [*includes, include], sources, binary, defines),
+        tool=Path(cxx).name,
+    )
 
 
 def _version(ctx: StepContext, cxx: str) -> str:
@@ -98,13 +110,22 @@ def _version(ctx: StepContext, cxx: str) -> str:
     return lines[1].strip() if len(lines) > 1 else "?"
 
 
-def _mismatch_report(ctx: StepContext, cxx: str, include: Path, graph: Graph,
-                     expected: IntArray, actual: IntArray, bad: IntArray) -> str:
+def _mismatch_report(
+    ctx: StepContext,
+    cxx: str,
+    include: Path,
+    graph: Graph,
+    expected: IntArray,
+    actual: IntArray,
+    bad: IntArray,
+) -> str:
     first = int(bad[0])
     j = int(np.flatnonzero(expected[first] != actual[first])[0])
-    head = (f"csim: {len(bad)} of {expected.shape[0]} vectors differ from the golden model; "
-            f"first: stimulus {first}, output {j}: expected raw {int(expected[first, j])}, "
-            f"got {int(actual[first, j])}")
+    head = (
+        f"csim: {len(bad)} of {expected.shape[0]} vectors differ from the golden model; "
+        f"first: stimulus {first}, output {j}: expected raw {int(expected[first, j])}, "
+        f"got {int(actual[first, j])}"
+    )
     try:
         where = _trace_divergence(ctx, cxx, include, graph, first)
     except AsicflowError as exc:
@@ -112,17 +133,23 @@ def _mismatch_report(ctx: StepContext, cxx: str, include: Path, graph: Graph,
     return f"{head}\n  first divergence: {where}\n  outputs and trace: {ctx.flow_dir}/csim.failed/"
 
 
-def _trace_divergence(ctx: StepContext, cxx: str, include: Path, graph: Graph,
-                      first: int) -> str:
+def _trace_divergence(ctx: StepContext, cxx: str, include: Path, graph: Graph, first: int) -> str:
     """Trace every layer for stimuli 0..first and name the first layer that differs."""
     _build(ctx, cxx, include, TRACE_BINARY, ("ASICFLOW_TRACE",))
     inputs = _rel(ctx, ctx.input("golden", "inputs.txt"))
-    ctx.run([f"./{TRACE_BINARY}", inputs, "trace_outputs.txt", "trace.txt", "0",
-             str(first + 1)], tool=TRACE_BINARY)
+    ctx.run(
+        [f"./{TRACE_BINARY}", inputs, "trace_outputs.txt", "trace.txt", "0", str(first + 1)],
+        tool=TRACE_BINARY,
+    )
     actual = read_trace(ctx.dir / "trace.txt", graph, 0, first + 1)
     golden = load_stimuli(ctx.input("golden", "stimuli.npz").parent)
-    expected = {lay.name: golden[f"layer.{lay.name}"][:first + 1] for lay in graph.layers
-                if f"layer.{lay.name}" in golden}
+    expected = {
+        lay.name: golden[f"layer.{lay.name}"][: first + 1]
+        for lay in graph.layers
+        if f"layer.{lay.name}" in golden
+    }
     found = first_divergence(graph, expected, actual)
-    return found or ("every layer matches the golden model in the trace, so the mismatch is in "
-                     "the comparison files (golden/outputs.txt vs golden/stimuli.npz?)")
+    return found or (
+        "every layer matches the golden model in the trace, so the mismatch is in "
+        "the comparison files (golden/outputs.txt vs golden/stimuli.npz?)"
+    )

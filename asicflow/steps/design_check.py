@@ -42,8 +42,10 @@ class DesignCheckStep(Step):
     reads = ("hls.cxxflags", "hls.ac_include")
     needs = ("convert/graph.json", "convert/weights.npz", *(f"hls/{o}" for o in HlsStep.outputs))
     outputs = (REPORT_MD, REPORT_JSON)
-    doc = ("static design checks of the HLS C++ (cppcheck, clang-tidy, HLS rules) and the "
-           "no-overflow range proof from the IR")
+    doc = (
+        "static design checks of the HLS C++ (cppcheck, clang-tidy, HLS rules) and the "
+        "no-overflow range proof from the IR"
+    )
 
     def run(self, ctx: StepContext) -> dict[str, Any]:
         cppcheck = which("cppcheck", cc.HINT)
@@ -70,8 +72,9 @@ class DesignCheckStep(Step):
             stem = Path(source).name
             start = time.monotonic()
             xml = f"cppcheck.{stem}.xml"
-            ctx.run(cc.argv(cppcheck, f"{SRC}/{source}", includes, defines, xml, std),
-                    tool="cppcheck")
+            ctx.run(
+                cc.argv(cppcheck, f"{SRC}/{source}", includes, defines, xml, std), tool="cppcheck"
+            )
             found, left = cc.parse_xml(ctx.dir / xml, ctx.dir, src)
             dump = src / f"{source}.dump"
             found += cc.hls_rules(dump, ctx.dir, src)
@@ -82,13 +85,16 @@ class DesignCheckStep(Step):
 
             start = time.monotonic()
             export = f"clang-tidy.{stem}.yaml"
-            rc = ctx.run(ct.argv(clang_tidy, f"{SRC}/{source}", includes, [str(include)],
-                                 defines, export, std), tool="clang-tidy", check=False)
+            rc = ctx.run(
+                ct.argv(
+                    clang_tidy, f"{SRC}/{source}", includes, [str(include)], defines, export, std
+                ),
+                tool="clang-tidy",
+                check=False,
+            )
             found, left = ct.parse_export(ctx.dir / export, src)
-            if rc.returncode != 0 and not any(f.check == "clang-diagnostic-error"
-                                              for f in found):
-                raise ToolFailed("clang-tidy", f"exit code {rc.returncode}", ctx.log,
-                                 tail(ctx.log))
+            if rc.returncode != 0 and not any(f.check == "clang-diagnostic-error" for f in found):
+                raise ToolFailed("clang-tidy", f"exit code {rc.returncode}", ctx.log, tail(ctx.log))
             findings += found
             notes += left
             times["clang-tidy"] += time.monotonic() - start
@@ -104,37 +110,51 @@ class DesignCheckStep(Step):
             "passed": not findings,
             "paths": f"relative to {hls_dir}",
             "violations": [f.to_dict() for f in findings],
-            "rules": {r.name: {"meaning": r.meaning, "enforced_by": list(r.enforced_by),
-                               "violations": sum(f.rule == r.name for f in findings)}
-                      for r in RULES.values()},
+            "rules": {
+                r.name: {
+                    "meaning": r.meaning,
+                    "enforced_by": list(r.enforced_by),
+                    "violations": sum(f.rule == r.name for f in findings),
+                }
+                for r in RULES.values()
+            },
             "ranges": [b.to_dict() for b in bounds],
             "notes": notes,
             "tools": dict(ctx.versions),
         }
         write_json(ctx.dir / REPORT_JSON, report)
-        (ctx.dir / REPORT_MD).write_text(render(ctx.flow.name, findings, bounds, notes,
-                                                ctx.versions))
+        (ctx.dir / REPORT_MD).write_text(
+            render(ctx.flow.name, findings, bounds, notes, ctx.versions)
+        )
         for f in findings:
             ctx.note(f"design_check: {f.describe()}")
         if findings:
             listing = "\n  ".join(f.describe() for f in findings[:MESSAGE_MAX])
-            more = f"\n  ... and {len(findings) - MESSAGE_MAX} more" \
-                if len(findings) > MESSAGE_MAX else ""
+            more = (
+                f"\n  ... and {len(findings) - MESSAGE_MAX} more"
+                if len(findings) > MESSAGE_MAX
+                else ""
+            )
             raise CheckFailed(
                 f"design_check: {len(findings)} design rule violation(s) (paths relative to "
                 f"{hls_dir}; firmware/asicflow/ holds copies of hls_src/asicflow/):\n  "
-                f"{listing}{more}\n  report: {ctx.flow_dir}/{self.name}.failed/{REPORT_MD}")
-        ctx.note(f"design_check: no violations ({len(bounds)} stored values proven, "
-                 f"{len(notes)} notes)")
+                f"{listing}{more}\n  report: {ctx.flow_dir}/{self.name}.failed/{REPORT_MD}"
+            )
+        ctx.note(
+            f"design_check: no violations ({len(bounds)} stored values proven, "
+            f"{len(notes)} notes)"
+        )
         metrics: dict[str, Any] = {"design_check__violations": 0}
         metrics.update({f"design_check__violations__{r.replace('-', '_')}": 0 for r in RULES})
-        metrics.update({
-            "design_check__range__values": len(bounds),
-            "design_check__range__saturating": sum(b.status == "saturates" for b in bounds),
-            "design_check__notes": len(notes),
-            "design_check__cppcheck_s": round(times["cppcheck"], 3),
-            "design_check__clang_tidy_s": round(times["clang-tidy"], 3),
-        })
+        metrics.update(
+            {
+                "design_check__range__values": len(bounds),
+                "design_check__range__saturating": sum(b.status == "saturates" for b in bounds),
+                "design_check__notes": len(notes),
+                "design_check__cppcheck_s": round(times["cppcheck"], 3),
+                "design_check__clang_tidy_s": round(times["clang-tidy"], 3),
+            }
+        )
         return metrics
 
 
@@ -173,13 +193,19 @@ def _range_findings(bounds: list[Bound], types_h: list[str]) -> list[Finding]:
         acc = b.what == "accumulator"
         rule = "accumulator-overflow" if acc else "wrap-overflow"
         what = "accumulator" if acc else "output"
-        msg = (f"layer '{b.layer}' (Keras '{b.source}'): {what} values span [{lo:g}, {hi:g}] "
-               f"but {b.type.ac()} holds [{b.type.min:g}, {b.type.max:g}]; {b.note}" if acc else
-               f"layer '{b.layer}' (Keras '{b.source}'): values cast into the AC_WRAP type "
-               f"{b.type.ac()} span [{lo:g}, {hi:g}] but the type holds "
-               f"[{b.type.min:g}, {b.type.max:g}], so they wrap")
-        out.append(Finding(rule, TYPES_H, _typedef_line(types_h, b.layer, acc), "asicflow",
-                           "irRangeProof", msg))
+        msg = (
+            f"layer '{b.layer}' (Keras '{b.source}'): {what} values span [{lo:g}, {hi:g}] "
+            f"but {b.type.ac()} holds [{b.type.min:g}, {b.type.max:g}]; {b.note}"
+            if acc
+            else f"layer '{b.layer}' (Keras '{b.source}'): values cast into the AC_WRAP type "
+            f"{b.type.ac()} span [{lo:g}, {hi:g}] but the type holds "
+            f"[{b.type.min:g}, {b.type.max:g}], so they wrap"
+        )
+        out.append(
+            Finding(
+                rule, TYPES_H, _typedef_line(types_h, b.layer, acc), "asicflow", "irRangeProof", msg
+            )
+        )
     return out
 
 
@@ -193,16 +219,30 @@ def _version(ctx: StepContext, argv: list[str]) -> str:
     return next((ln for ln in lines if re.search(r"version|\d+\.\d+", ln, re.I)), "?")
 
 
-def render(flow: str, findings: list[Finding], bounds: list[Bound], notes: list[str],
-           versions: dict[str, str]) -> str:
+def render(
+    flow: str,
+    findings: list[Finding],
+    bounds: list[Bound],
+    notes: list[str],
+    versions: dict[str, str],
+) -> str:
     """The Markdown report."""
-    verdict = "PASSED: no rule is broken" if not findings else \
-        f"FAILED: {len(findings)} violation(s)"
-    lines = [f"# design_check: {flow}", "", f"**{verdict}.** Paths are relative to the HLS "
-             "project folder (`build/<flow>/hls/`); `firmware/asicflow/` holds copies of "
-             "`hls_src/asicflow/`. Tools: " + ", ".join(f"{k} {v}" for k, v in
-                                                         sorted(versions.items())) + ".", "",
-             "## Rules", "| rule | meaning | enforced by | violations |", "|---|---|---|---|"]
+    verdict = (
+        "PASSED: no rule is broken" if not findings else f"FAILED: {len(findings)} violation(s)"
+    )
+    lines = [
+        f"# design_check: {flow}",
+        "",
+        f"**{verdict}.** Paths are relative to the HLS "
+        "project folder (`build/<flow>/hls/`); `firmware/asicflow/` holds copies of "
+        "`hls_src/asicflow/`. Tools: "
+        + ", ".join(f"{k} {v}" for k, v in sorted(versions.items()))
+        + ".",
+        "",
+        "## Rules",
+        "| rule | meaning | enforced by | violations |",
+        "|---|---|---|---|",
+    ]
     for r in RULES.values():
         n = sum(f.rule == r.name for f in findings)
         lines.append(f"| {r.name} | {r.meaning} | {'; '.join(r.enforced_by)} | {n} |")
@@ -211,13 +251,18 @@ def render(flow: str, findings: list[Finding], bounds: list[Bound], notes: list[
         lines.append("None.")
     for f in findings:
         lines.append(f"- **{f.rule}** `{f.where}`: {f.message} ({f.tool} `{f.check}`)")
-    lines += ["", "## Range proof (declared input range, constant weights)",
-              "| layer | value | bound | type | type range | verdict | note |",
-              "|---|---|---|---|---|---|---|"]
+    lines += [
+        "",
+        "## Range proof (declared input range, constant weights)",
+        "| layer | value | bound | type | type range | verdict | note |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for b in bounds:
         lo, hi = b.real
-        lines.append(f"| {b.layer} | {b.what} | [{lo:g}, {hi:g}] | `{b.type.short()}` | "
-                     f"[{b.type.min:g}, {b.type.max:g}] | {b.status} | {b.note} |")
+        lines.append(
+            f"| {b.layer} | {b.what} | [{lo:g}, {hi:g}] | `{b.type.short()}` | "
+            f"[{b.type.min:g}, {b.type.max:g}] | {b.status} | {b.note} |"
+        )
     if notes:
         lines += ["", "## Notes (not rules)", *(f"- {n}" for n in notes)]
     return "\n".join(lines) + "\n"

@@ -15,8 +15,9 @@ from asicflow.steps.base import Step, StepContext
 from asicflow.stimuli import write_stimuli
 
 
-def compare_with_qkeras(graph: Graph, trace: dict[str, np.ndarray],
-                        ref: dict[str, np.ndarray]) -> tuple[int, str | None]:
+def compare_with_qkeras(
+    graph: Graph, trace: dict[str, np.ndarray], ref: dict[str, np.ndarray]
+) -> tuple[int, str | None]:
     """(output mismatches, first divergence by layer) between golden and QKeras."""
     first: str | None = None
     out_mismatch = 0
@@ -31,16 +32,21 @@ def compare_with_qkeras(graph: Graph, trace: dict[str, np.ndarray],
             out_mismatch = int(bad.sum())
         if bad.any() and first is None:
             s, i = (int(v) for v in np.argwhere(bad)[0])
-            first = (f"layer '{lay.name}' (Keras '{lay.source}'), stimulus {s}, index {i}: "
-                     f"QKeras {want[s, i]!r}, golden {got[s, i]!r} ({int(bad.sum())} values "
-                     "differ in this layer)")
+            first = (
+                f"layer '{lay.name}' (Keras '{lay.source}'), stimulus {s}, index {i}: "
+                f"QKeras {want[s, i]!r}, golden {got[s, i]!r} ({int(bad.sum())} values "
+                "differ in this layer)"
+            )
     return out_mismatch, first
 
 
 class GoldenStep(Step):
     name: ClassVar[str] = "golden"
-    needs: ClassVar[tuple[str, ...]] = ("convert/graph.json", "convert/weights.npz",
-                                        "convert/reference.npz")
+    needs: ClassVar[tuple[str, ...]] = (
+        "convert/graph.json",
+        "convert/weights.npz",
+        "convert/reference.npz",
+    )
     outputs: ClassVar[tuple[str, ...]] = ("stimuli.npz", "inputs.txt", "outputs.txt")
     doc: ClassVar[str] = "golden model vs QKeras; stimulus files for the testbenches"
 
@@ -60,6 +66,8 @@ class GoldenStep(Step):
             pred = run(graph, ref["test_x"])[graph.output.name]
             metrics["golden__accuracy"] = float(np.mean(np.argmax(pred, 1) == ref["test_y"]))
         if first is not None:
-            raise CheckFailed(f"golden model and QKeras differ: {mismatches} output mismatches "
-                              f"over {len(ref['x'])} stimuli; first divergence at {first}")
+            raise CheckFailed(
+                f"golden model and QKeras differ: {mismatches} output mismatches "
+                f"over {len(ref['x'])} stimuli; first divergence at {first}"
+            )
         return metrics

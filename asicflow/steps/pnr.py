@@ -86,8 +86,9 @@ class PnrRequest:
 class PnrToolsMissing(ToolMissing):
     """One or more tools of SiliconCompiler's flow are missing or too old (one message)."""
 
-    def __init__(self, tools: list[dict[str, Any]], files: list[dict[str, Any]],
-                 scheduler_hint: str):
+    def __init__(
+        self, tools: list[dict[str, Any]], files: list[dict[str, Any]], scheduler_hint: str
+    ):
         self.tool = ", ".join(t["tool"] for t in tools)
         self.tools = tools
         lines = ["tool missing: SiliconCompiler cannot run the pnr flow on this machine:"]
@@ -95,7 +96,7 @@ class PnrToolsMissing(ToolMissing):
             need = " or ".join(t.get("required") or []) or "any version"
             note = TOOL_NOTES.get(t["tool"], t["tool"])
             if t.get("found"):
-                state = (f"found {t['found']} at {t.get('found_at') or '?'}, too old")
+                state = f"found {t['found']} at {t.get('found_at') or '?'}, too old"
             else:
                 state = f"executable '{t.get('exe') or t['tool']}' not found"
             lines.append(f"  - {t['tool']} {need}: {state}. {note}; needed by {_steps(t)}")
@@ -105,7 +106,8 @@ class PnrToolsMissing(ToolMissing):
             "Put them on PATH, or point asicflow at them in the flow YAML "
             f"('pnr: {{tool_paths: {{{example}}}}}': the folder holding each executable), "
             f"or install them with SiliconCompiler's installer ({SC_INSTALL} "
-            f"{' '.join(names)}), or run every tool in a container: {scheduler_hint}.")
+            f"{' '.join(names)}), or run every tool in a container: {scheduler_hint}."
+        )
         if files:
             lines.append(f"Also, the PDK root lacks {len(files)} file(s) these tools need:")
             lines.extend(f"  - {f['path']} ([{f['key']}])" for f in files)
@@ -137,24 +139,39 @@ class PnrStep(Step):
         except OSError as exc:
             raise AsicflowError(f"pnr needs {rtl} (written by the rtl step): {exc}") from exc
         target = pdk.config.siliconcompiler.target or "none (PDK built from the YAML)"
-        ctx.note(f"PDK {pdk.config.name}, root {pdk.root} (from {pdk.root_from}); "
-                 f"SiliconCompiler target: {target}")
+        ctx.note(
+            f"PDK {pdk.config.name}, root {pdk.root} (from {pdk.root_from}); "
+            f"SiliconCompiler target: {target}"
+        )
         (ctx.dir / "constraints.sdc").write_text(
-            sdc(flow.clock_period_ns, has_clock_port(rtl_text), pdk.config.cells.buffer))
+            sdc(flow.clock_period_ns, has_clock_port(rtl_text), pdk.config.cells.buffer)
+        )
         knobs = flow.pnr
         request = PnrRequest(
-            top=top, rtl=str(rtl.resolve()), sdc=str((ctx.dir / "constraints.sdc").resolve()),
-            pdk_yaml=str(pdk.config.source), pdk_root=str(pdk.root),
+            top=top,
+            rtl=str(rtl.resolve()),
+            sdc=str((ctx.dir / "constraints.sdc").resolve()),
+            pdk_yaml=str(pdk.config.source),
+            pdk_root=str(pdk.root),
             # Relative: the child runs in the step folder, which is renamed on success.
-            builddir=SC_DIR, cachedir=f"{SC_DIR}/cache",
-            core_utilization=knobs.core_utilization, aspect_ratio=knobs.aspect_ratio,
-            core_margin_um=knobs.core_margin_um, place_density=knobs.place_density,
-            scheduler=knobs.scheduler, queue=knobs.queue,
+            builddir=SC_DIR,
+            cachedir=f"{SC_DIR}/cache",
+            core_utilization=knobs.core_utilization,
+            aspect_ratio=knobs.aspect_ratio,
+            core_margin_um=knobs.core_margin_um,
+            place_density=knobs.place_density,
+            scheduler=knobs.scheduler,
+            queue=knobs.queue,
             tool_paths={k: str(v) for k, v in knobs.tool_paths.items()},
-            stop_after=knobs.stop_after)
+            stop_after=knobs.stop_after,
+        )
         request.write(ctx.dir / "request.json")
-        res = ctx.run([sys.executable, "-m", "asicflow.pnr_run", "request.json", RESULT],
-                      timeout=knobs.timeout_h * 3600.0, check=False, tool="siliconcompiler")
+        res = ctx.run(
+            [sys.executable, "-m", "asicflow.pnr_run", "request.json", RESULT],
+            timeout=knobs.timeout_h * 3600.0,
+            check=False,
+            tool="siliconcompiler",
+        )
         result = _read_result(ctx, res.returncode)
         ctx.versions.update(result.get("versions", {}))
         ok = result.get("status") == "ok"
@@ -198,8 +215,12 @@ def _read_result(ctx: StepContext, returncode: int) -> dict[str, Any]:
     try:
         result: dict[str, Any] = json.loads(path.read_text())
     except (OSError, ValueError):
-        raise ToolFailed("siliconcompiler", f"the pnr child exited with code {returncode} "
-                         f"without a verdict ({RESULT})", ctx.log, tail(ctx.log)) from None
+        raise ToolFailed(
+            "siliconcompiler",
+            f"the pnr child exited with code {returncode} " f"without a verdict ({RESULT})",
+            ctx.log,
+            tail(ctx.log),
+        ) from None
     return result
 
 
@@ -211,42 +232,51 @@ def _steps(entry: dict[str, Any], most: int = 4) -> str:
 
 def _scheduler_hint(scheduler: str) -> str:
     if scheduler == "docker":
-        return ("'pnr.scheduler' is already 'docker': tools then run in the image "
-                "('pnr.queue', default SiliconCompiler's sc_runner image), not from PATH")
+        return (
+            "'pnr.scheduler' is already 'docker': tools then run in the image "
+            "('pnr.queue', default SiliconCompiler's sc_runner image), not from PATH"
+        )
     return "set 'pnr.scheduler: docker' (SiliconCompiler's sc_runner image holds every tool)"
 
 
-def _raise_for(result: dict[str, Any], ctx: StepContext, pdk_source: Path,
-               scheduler: str) -> None:
+def _raise_for(result: dict[str, Any], ctx: StepContext, pdk_source: Path, scheduler: str) -> None:
     status = result.get("status")
     if status == "ok":
         return
     if status == "tools":
-        raise PnrToolsMissing(result.get("tools", []), result.get("files", []),
-                              _scheduler_hint(scheduler))
+        raise PnrToolsMissing(
+            result.get("tools", []), result.get("files", []), _scheduler_hint(scheduler)
+        )
     if status == "files":
         root = result.get("pdk_root", "")
         files, values = result.get("files", []), result.get("values", [])
         problems = []
         if files:
-            problems.append(f"PDK root {root} lacks {len(files)} file(s) SiliconCompiler's "
-                            "flow needs (the PDK's own setup names them):")
-            problems += [f"[{f['key']}]: file not found: {f['path']} (needed by "
-                         f"{_steps(f)})" for f in files]
-        problems += [f"[{v['key']}] has no value; SiliconCompiler needs it for {_steps(v)}"
-                     for v in values]
+            problems.append(
+                f"PDK root {root} lacks {len(files)} file(s) SiliconCompiler's "
+                "flow needs (the PDK's own setup names them):"
+            )
+            problems += [
+                f"[{f['key']}]: file not found: {f['path']} (needed by " f"{_steps(f)})"
+                for f in files
+            ]
+        problems += [
+            f"[{v['key']}] has no value; SiliconCompiler needs it for {_steps(v)}" for v in values
+        ]
         raise ConfigError(str(pdk_source), problems)
     if status == "config":
         raise ConfigError(result.get("source") or str(pdk_source), result.get("problems", []))
     if status == "scheduler":
-        raise ToolMissing(scheduler, f"SiliconCompiler's {scheduler} scheduler cannot start: "
-                                     f"{result.get('error', '')}. Set 'pnr.scheduler: local' "
-                                     "or make it available.")
+        raise ToolMissing(
+            scheduler,
+            f"SiliconCompiler's {scheduler} scheduler cannot start: "
+            f"{result.get('error', '')}. Set 'pnr.scheduler: local' "
+            "or make it available.",
+        )
     # The log path names where the step folder is about to be moved; its tail is read here.
     log, here = ctx.log, ctx.log
     where = result.get("failed_log") or result.get("job_log")
     failed_dir = ctx.flow_dir / "pnr.failed"
     if where and Path(where).is_relative_to(failed_dir):
         log, here = Path(where), ctx.dir / Path(where).relative_to(failed_dir)
-    raise ToolFailed("siliconcompiler", result.get("error") or "the run failed", log,
-                     tail(here))
+    raise ToolFailed("siliconcompiler", result.get("error") or "the run failed", log, tail(here))

@@ -46,12 +46,16 @@ DEFAULT_ACTIVITY = 0.1
 ACTIVITY_FILES = ("activity.saif", "activity.vcd")  # in rtl_cosim/, first found wins
 DONE = "asicflow: power script done"
 
-_DEFAULT_OC = re.compile(r'^[ \t]*default_operating_conditions\s*:\s*"?([^";\s]+)"?\s*;[ \t]*\n',
-                         re.MULTILINE)
-_PORT_DECL = re.compile(r"^\s*(input|output)\s+(?:wire\s+)?(?:\[(\d+):(\d+)\]\s+)?"
-                        r"([A-Za-z_][A-Za-z0-9_$]*)\s*;", re.MULTILINE)
-_NET_DECL = re.compile(r"^\s*(?:input|output|wire)\s+(?:\[\d+:\d+\]\s+)?\\?([^\s;\[]+)",
-                       re.MULTILINE)
+_DEFAULT_OC = re.compile(
+    r'^[ \t]*default_operating_conditions\s*:\s*"?([^";\s]+)"?\s*;[ \t]*\n', re.MULTILINE
+)
+_PORT_DECL = re.compile(
+    r"^\s*(input|output)\s+(?:wire\s+)?(?:\[(\d+):(\d+)\]\s+)?" r"([A-Za-z_][A-Za-z0-9_$]*)\s*;",
+    re.MULTILINE,
+)
+_NET_DECL = re.compile(
+    r"^\s*(?:input|output|wire)\s+(?:\[\d+:\d+\]\s+)?\\?([^\s;\[]+)", re.MULTILINE
+)
 _YOSYS_INTERNAL = re.compile(r"^_\d+_$|\$")
 _TOTAL = re.compile(r"^Total\s+(\S+)\s+(\S+)\s+(\S+)\s+(\S+)", re.MULTILINE)
 _ERROR = re.compile(r"^(?:Error\b.*|.*Creating black box.*)$", re.MULTILINE)
@@ -65,8 +69,7 @@ def power_liberty(lib: Path, cache: Path) -> Path:
     m = _DEFAULT_OC.search(text)
     if m is None:
         return lib
-    group = re.search(rf'operating_conditions\s*\(\s*"?{re.escape(m.group(1))}"?\s*\)\s*\{{',
-                      text)
+    group = re.search(rf'operating_conditions\s*\(\s*"?{re.escape(m.group(1))}"?\s*\)\s*\{{', text)
     if group is None or group.start() < m.start():
         return lib
     depth, i = 0, group.end() - 1
@@ -80,7 +83,7 @@ def power_liberty(lib: Path, cache: Path) -> Path:
     dst = cache / "power" / f"{lib.stem}.{st.st_size}.{st.st_mtime_ns}.lib"
     if not dst.is_file():
         # The attribute line moves to just after the group's closing line.
-        fixed = text[:m.start()] + text[m.end():end] + m.group(0) + text[end:]
+        fixed = text[: m.start()] + text[m.end() : end] + m.group(0) + text[end:]
         dst.parent.mkdir(parents=True, exist_ok=True)
         tmp = dst.with_name(f"{dst.name}.{os.getpid()}.tmp")
         tmp.write_text(fixed)
@@ -116,33 +119,39 @@ def named_nets(netlist_text: str) -> set[str]:
 
 
 def activity_tcl(activity: float, act: Activity | None, inputs: list[str]) -> str:
-    lines = ["# Written by asicflow's power step: one switching activity (toggles per clock "
-             "cycle) for every net but the clock (see asicflow/steps/power.py)."]
+    lines = [
+        "# Written by asicflow's power step: one switching activity (toggles per clock "
+        "cycle) for every net but the clock (see asicflow/steps/power.py)."
+    ]
     if act is None:
         lines.append(f"# Assumed (no rtl_cosim dump): {activity:g}.")
     else:
-        lines += [f"# Measured in {act.source.name} (scope {act.scope}, {act.cycles:g} clock "
-                  f"cycles): mean over {act.count()} bits = {activity:.6g}",
-                  f"#   input bits: {act.count(inputs)}, mean {act.mean(inputs):.6g}",
-                  f"#   register/output bits: {act.count() - act.count(inputs)}, mean "
-                  f"{act.mean(set(s.signal for s in act.bits) - set(inputs)):.6g}"]
+        lines += [
+            f"# Measured in {act.source.name} (scope {act.scope}, {act.cycles:g} clock "
+            f"cycles): mean over {act.count()} bits = {activity:.6g}",
+            f"#   input bits: {act.count(inputs)}, mean {act.mean(inputs):.6g}",
+            f"#   register/output bits: {act.count() - act.count(inputs)}, mean "
+            f"{act.mean(set(s.signal for s in act.bits) - set(inputs)):.6g}",
+        ]
     lines.append(f"set_power_activity -global -activity {activity:.6g} -duty 0.5")
     return "\n".join(lines) + "\n"
 
 
 def tcl_script(liberty: Path, netlist: str, top: str) -> str:
-    return "\n".join([
-        "# Written by asicflow's power step; replay: sta -no_init -exit power.tcl",
-        f"read_liberty {liberty}",
-        f"read_verilog {netlist}",
-        f"link_design {top}",
-        "read_sdc constraints.sdc",
-        "source activity.tcl",
-        "report_power -digits 6 > power.rpt",
-        "report_power -digits 6",
-        f'puts "{DONE}"',
-        "",
-    ])
+    return "\n".join(
+        [
+            "# Written by asicflow's power step; replay: sta -no_init -exit power.tcl",
+            f"read_liberty {liberty}",
+            f"read_verilog {netlist}",
+            f"link_design {top}",
+            "read_sdc constraints.sdc",
+            "source activity.tcl",
+            "report_power -digits 6 > power.rpt",
+            "report_power -digits 6",
+            f'puts "{DONE}"',
+            "",
+        ]
+    )
 
 
 def parse_power(text: str) -> dict[str, float]:
@@ -189,8 +198,9 @@ class PowerStep(Step):
             top = json.loads(ctx.input("synth", "synth.json").read_text())["top"]
             text = ctx.input("synth", "netlist.v").read_text()
         except (OSError, ValueError, KeyError) as exc:
-            raise AsicflowError(f"power needs the synth step's netlist.v and synth.json: "
-                                f"{exc}") from exc
+            raise AsicflowError(
+                f"power needs the synth step's netlist.v and synth.json: " f"{exc}"
+            ) from exc
         period = float(ctx.flow.clock_period_ns)
         ii = read_ii(ctx.input("rtl", "rtl.json"))
         cache = liberty_cache(ctx.flow_dir)
@@ -205,12 +215,15 @@ class PowerStep(Step):
         activity = DEFAULT_ACTIVITY
         if dump is not None:
             if not has_clk:
-                raise AsicflowError(f"{dump}: activity per clock cycle needs a '{CLOCK_PORT}' "
-                                    "port in the design")
+                raise AsicflowError(
+                    f"{dump}: activity per clock cycle needs a '{CLOCK_PORT}' " "port in the design"
+                )
             act = read_activity(dump, input_names, CLOCK_PORT, named_nets(text) - {CLOCK_PORT})
             activity = act.mean()
-            ctx.note(f"activity from {dump}: scope {act.scope}, {act.cycles:g} cycles, "
-                     f"{act.count()} bits, mean {activity:.4f}")
+            ctx.note(
+                f"activity from {dump}: scope {act.scope}, {act.cycles:g} cycles, "
+                f"{act.count()} bits, mean {activity:.4f}"
+            )
         (ctx.dir / "activity.tcl").write_text(activity_tcl(activity, act, input_names))
         (ctx.dir / "power.tcl").write_text(tcl_script(lib, "../synth/netlist.v", top))
         start = ctx.log.stat().st_size if ctx.log.exists() else 0
@@ -226,13 +239,17 @@ class PowerStep(Step):
         ctx.versions["opensta"] = m.group(1) if m else "unknown"
         if act is None or dump is None:
             source = "default"
-            detail = (f"assumed: every net toggles in {DEFAULT_ACTIVITY:g} of the clock cycles; "
-                      "no rtl_cosim dump")
+            detail = (
+                f"assumed: every net toggles in {DEFAULT_ACTIVITY:g} of the clock cycles; "
+                "no rtl_cosim dump"
+            )
         else:
             source = dump.suffix.lstrip(".")
-            detail = (f"measured: mean toggle rate of {act.count(input_names)} input and "
-                      f"{act.count() - act.count(input_names)} register/output bits over "
-                      f"{act.cycles:g} cycles of rtl_cosim/{dump.name}, applied to every net")
+            detail = (
+                f"measured: mean toggle rate of {act.count(input_names)} input and "
+                f"{act.count() - act.count(input_names)} register/output bits over "
+                f"{act.cycles:g} cycles of rtl_cosim/{dump.name}, applied to every net"
+            )
         energy_nj = p["total"] * period * ii  # W x ns = nJ
         return {
             "power__total_w": p["total"],

@@ -12,8 +12,19 @@ from asicflow.steps.base import Step, StepContext, read_metrics, write_json
 
 # Steps whose metrics the report needs (pnr is reported when present, never required: its
 # tools are not installable everywhere).
-SOURCES = ("convert", "golden", "csim", "ccov_check", "ccov", "design_check", "rtl", "rtl_cosim",
-           "synth", "sta", "power")
+SOURCES = (
+    "convert",
+    "golden",
+    "csim",
+    "ccov_check",
+    "ccov",
+    "design_check",
+    "rtl",
+    "rtl_cosim",
+    "synth",
+    "sta",
+    "power",
+)
 OPTIONAL = ("pnr",)
 
 
@@ -23,6 +34,10 @@ def _fmt(v: Any, spec: str = "") -> str:
     if isinstance(v, float) and spec:
         return format(v, spec)
     return str(v)
+
+
+def _milli(v: Any) -> float | None:
+    return None if v is None else float(v) * 1e3
 
 
 def _pct(v: Any) -> str:
@@ -43,13 +58,15 @@ def render(flow_name: str, m: dict[str, Any], graph_txt: str) -> str:
         lines += ["Notes:", *[f"- {n}" for n in notes], ""]
     lines += [
         "## Accuracy (test split)",
-        "| model | accuracy |", "|---|---|",
+        "| model | accuracy |",
+        "|---|---|",
         f"| float (quantizers switched off) | {_pct(g('model__float_accuracy'))} |",
         f"| QKeras (quantized) | {_pct(g('model__qkeras_accuracy'))} |",
         f"| hardware golden model (bit-exact) | {_pct(g('golden__accuracy'))} |",
         "",
         "## Bit-exact checks",
-        "| comparison | vectors | mismatches |", "|---|---|---|",
+        "| comparison | vectors | mismatches |",
+        "|---|---|---|",
         f"| golden vs QKeras (every layer) | {_fmt(g('golden__vectors'))} | "
         f"{_fmt(g('golden__qkeras_mismatches'))} |",
         f"| csim (C++) vs golden | {_fmt(g('csim__vectors'))} | {_fmt(g('csim__mismatches'))} |",
@@ -62,7 +79,8 @@ def render(flow_name: str, m: dict[str, Any], graph_txt: str) -> str:
         f"{_fmt(g('cosim__ii'))} (generator: {_fmt(g('rtl__ii'))})",
         "",
         f"## Implementation ({g('synth__pdk', 'sky130hd')}, corner {g('timing__corner', 'n/a')})",
-        "| metric | value |", "|---|---|",
+        "| metric | value |",
+        "|---|---|",
         f"| cell area | {_fmt(g('design__instance__area'), '.1f')} um^2 |",
         f"| cells | {_fmt(g('design__instance__count'))} |",
         f"| flip-flops | {_fmt(g('design__instance__count__flops'))} |",
@@ -73,7 +91,7 @@ def render(flow_name: str, m: dict[str, Any], graph_txt: str) -> str:
         f"({_fmt(g('timing__fmax_mhz'), '.1f')} MHz) |",
         "",
         "## Power (synthesis level, OpenSTA)",
-        f"- {_fmt(g('power__total_w') and g('power__total_w') * 1e3, '.2f')} mW at "
+        f"- {_fmt(_milli(g('power__total_w')), '.2f')} mW at "
         f"{_fmt(g('power__clock_period_ns'))} ns; energy per inference "
         f"{_fmt(g('power__energy_per_inference_nj'), '.3f')} nJ (activity: "
         f"{g('power__activity_source', 'n/a')}, {_fmt(g('power__activity'))})",
@@ -87,8 +105,11 @@ def render(flow_name: str, m: dict[str, Any], graph_txt: str) -> str:
         f"- csim: {_fmt(g('csim__vectors_per_s'), '.0f')} vectors/s; "
         f"rtl_cosim: {_fmt(g('cosim__vectors_per_s'), '.0f')} vectors/s",
     ]
-    times = [(k.split("__")[1], v) for k, v in m.items()
-             if k.startswith("flow__") and k.endswith("__runtime_s")]
+    times = [
+        (k.split("__")[1], v)
+        for k, v in m.items()
+        if k.startswith("flow__") and k.endswith("__runtime_s")
+    ]
     lines += ["- step wall times: " + ", ".join(f"{s} {v:.1f} s" for s, v in times), ""]
     lines += ["## Layers", "```", graph_txt.strip(), "```", ""]
     return "\n".join(lines)

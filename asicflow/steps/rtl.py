@@ -44,22 +44,31 @@ class RtlStep(Step):
         (ctx.dir / VERILOG_FILE).write_text(design.verilog)
         write_json(ctx.dir / RTL_JSON, design.info)
         info = design.info
-        ctx.note(f"rtl: module {design.top} in {VERILOG_FILE}: latency "
-                 f"{info['latency_cycles']} cycles, II {info['ii']}, {info['flops']} flip-flops, "
-                 f"{info['adder_operands']} adder operands")
+        ctx.note(
+            f"rtl: module {design.top} in {VERILOG_FILE}: latency "
+            f"{info['latency_cycles']} cycles, II {info['ii']}, {info['flops']} flip-flops, "
+            f"{info['adder_operands']} adder operands"
+        )
 
         verilator = find_verilator()
         env = {"PATH": tool_path()}
-        ctx.versions["verilator"] = verilator_version(_first_line(ctx, [verilator, "--version"],
-                                                                  env), verilator)
+        ctx.versions["verilator"] = verilator_version(
+            _first_line(ctx, [verilator, "--version"], env), verilator
+        )
         start = _log_size(ctx)
-        res = ctx.run([verilator, *LINT_FLAGS, "--top-module", design.top, VERILOG_FILE],
-                      env=env, check=False, tool="verilator")
+        res = ctx.run(
+            [verilator, *LINT_FLAGS, "--top-module", design.top, VERILOG_FILE],
+            env=env,
+            check=False,
+            tool="verilator",
+        )
         diags = [ln for ln in _log_since(ctx, start) if _DIAG.match(ln)]
         if res.returncode != 0 or diags:
             shown = "\n".join(f"  {d}" for d in diags[:20]) or "  (no diagnostics; see log)"
-            raise CheckFailed(f"verilator lint of {VERILOG_FILE} failed ({len(diags)} "
-                              f"diagnostics, log {ctx.log}):\n{shown}")
+            raise CheckFailed(
+                f"verilator lint of {VERILOG_FILE} failed ({len(diags)} "
+                f"diagnostics, log {ctx.log}):\n{shown}"
+            )
         return {
             "rtl__top": design.top,
             "rtl__latency_cycles": info["latency_cycles"],

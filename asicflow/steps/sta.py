@@ -27,14 +27,17 @@ from asicflow.pdk import BufferCell, pdk_deps, resolve_pdk
 from asicflow.runner import tail, which
 from asicflow.steps.base import Step, StepContext
 
-STA_HINT = ("Install OpenSTA (Debian/Ubuntu: apt-get install opensta, command 'sta') or put "
-            "an OpenSTA 'sta' executable on PATH.")
+STA_HINT = (
+    "Install OpenSTA (Debian/Ubuntu: apt-get install opensta, command 'sta') or put "
+    "an OpenSTA 'sta' executable on PATH."
+)
 DONE = "asicflow: sta script done"
 CLOCK_PORT = "clk"
 
 _CLK_PORT = re.compile(rf"^\s*input\s+(?:wire\s+)?{CLOCK_PORT}\s*;", re.MULTILINE)
-_VALUE = {name: re.compile(rf"^{name} (\S+)\s*$", re.MULTILINE)
-          for name in ("worst slack", "tns", "wns")}
+_VALUE = {
+    name: re.compile(rf"^{name} (\S+)\s*$", re.MULTILINE) for name in ("worst slack", "tns", "wns")
+}
 _ERROR = re.compile(r"^(?:Error\b.*|.*Creating black box.*)$", re.MULTILINE)
 _POINT = re.compile(r"^(Startpoint|Endpoint): (\S+)", re.MULTILINE)
 
@@ -47,35 +50,39 @@ def sdc(period_ns: float, has_clock_port: bool, buffer: BufferCell) -> str:
     else:
         clock = f"create_clock -name clk -period {period_ns:g}"
         inputs = "[all_inputs]"
-    return "\n".join([
-        "# Written by asicflow's sta step. Pre-layout: ideal clock, no wire load.",
-        "# Inputs arrive at the clock edge, driven by the PDK buffer; outputs are due at the",
-        "# next edge (input/output delay 0: I/O paths get the full period).",
-        "set_cmd_units -time ns",
-        clock,
-        f"set_input_delay 0 -clock clk {inputs}",
-        "set_output_delay 0 -clock clk [all_outputs]",
-        f"set_driving_cell -lib_cell {buffer.cell} -pin {buffer.output} {inputs}",
-        "",
-    ])
+    return "\n".join(
+        [
+            "# Written by asicflow's sta step. Pre-layout: ideal clock, no wire load.",
+            "# Inputs arrive at the clock edge, driven by the PDK buffer; outputs are due at the",
+            "# next edge (input/output delay 0: I/O paths get the full period).",
+            "set_cmd_units -time ns",
+            clock,
+            f"set_input_delay 0 -clock clk {inputs}",
+            "set_output_delay 0 -clock clk [all_outputs]",
+            f"set_driving_cell -lib_cell {buffer.cell} -pin {buffer.output} {inputs}",
+            "",
+        ]
+    )
 
 
 def tcl_script(liberty: Path, netlist: str, top: str) -> str:
-    return "\n".join([
-        "# Written by asicflow's sta step; replay: sta -no_init -exit sta.tcl",
-        f"read_liberty {liberty}",
-        f"read_verilog {netlist}",
-        f"link_design {top}",
-        "read_sdc constraints.sdc",
-        "report_checks -path_delay max -format full_clock_expanded "
-        "-fields {capacitance slew input_pin} -digits 4 > critical_path.rpt",
-        "report_checks -path_delay max -digits 4",
-        "report_worst_slack -digits 4",
-        "report_tns -digits 4",
-        "report_wns -digits 4",
-        f'puts "{DONE}"',
-        "",
-    ])
+    return "\n".join(
+        [
+            "# Written by asicflow's sta step; replay: sta -no_init -exit sta.tcl",
+            f"read_liberty {liberty}",
+            f"read_verilog {netlist}",
+            f"link_design {top}",
+            "read_sdc constraints.sdc",
+            "report_checks -path_delay max -format full_clock_expanded "
+            "-fields {capacitance slew input_pin} -digits 4 > critical_path.rpt",
+            "report_checks -path_delay max -digits 4",
+            "report_worst_slack -digits 4",
+            "report_tns -digits 4",
+            "report_wns -digits 4",
+            f'puts "{DONE}"',
+            "",
+        ]
+    )
 
 
 def parse_log(text: str) -> dict[str, float]:
@@ -118,12 +125,14 @@ class StaStep(Step):
             top = json.loads(info_path.read_text())["top"]
             text = netlist.read_text()
         except (OSError, ValueError, KeyError) as exc:
-            raise AsicflowError(f"sta needs the synth step's netlist.v and synth.json: {exc}") \
-                from exc
+            raise AsicflowError(
+                f"sta needs the synth step's netlist.v and synth.json: {exc}"
+            ) from exc
         period = float(ctx.flow.clock_period_ns)
         lib = plain_liberty(pdk.liberty, liberty_cache(ctx.flow_dir))
         (ctx.dir / "constraints.sdc").write_text(
-            sdc(period, bool(_CLK_PORT.search(text)), pdk.config.cells.buffer))
+            sdc(period, bool(_CLK_PORT.search(text)), pdk.config.cells.buffer)
+        )
         (ctx.dir / "sta.tcl").write_text(tcl_script(lib, "../synth/netlist.v", top))
         start = ctx.log.stat().st_size if ctx.log.exists() else 0
         ctx.run([sta, "-no_init", "-exit", "sta.tcl"], tool="sta")

@@ -52,24 +52,26 @@ def synth_script(top: str, rtl: str, liberty: Path, cells: PdkCells, abc: str = 
     lib = str(liberty)
     dont_use = "".join(f" -dont_use {c}" for c in cells.dont_use)
     hi, lo, buf = cells.tie_hi, cells.tie_lo, cells.buffer
-    return "\n".join([
-        "# Written by asicflow's synth step; replay: python -m asicflow.pyosys_run synth.ys",
-        f"read_verilog {rtl}",
-        f"hierarchy -check -top {top}",
-        f"synth -top {top} -flatten",
-        f"dfflibmap -liberty {lib}{dont_use}",
-        f"abc{' -script ' + FAST_ABC if abc == 'fast' else ''} -liberty {lib}{dont_use}",
-        "setundef -zero",
-        f"hilomap -singleton -hicell {hi.cell} {hi.pin} -locell {lo.cell} {lo.pin}",
-        # No 'assign' left for layout tools: split buses, buffer wire-to-wire connections.
-        "splitnets",
-        "opt_clean -purge",
-        f"insbuf -buf {buf.cell} {buf.input} {buf.output}",
-        f"tee -q -o stat.txt stat -liberty {lib}",
-        f"tee -q -o stat.json stat -json -liberty {lib}",
-        "write_verilog -noattr -noexpr netlist.v",
-        "",
-    ])
+    return "\n".join(
+        [
+            "# Written by asicflow's synth step; replay: python -m asicflow.pyosys_run synth.ys",
+            f"read_verilog {rtl}",
+            f"hierarchy -check -top {top}",
+            f"synth -top {top} -flatten",
+            f"dfflibmap -liberty {lib}{dont_use}",
+            f"abc{' -script ' + FAST_ABC if abc == 'fast' else ''} -liberty {lib}{dont_use}",
+            "setundef -zero",
+            f"hilomap -singleton -hicell {hi.cell} {hi.pin} -locell {lo.cell} {lo.pin}",
+            # No 'assign' left for layout tools: split buses, buffer wire-to-wire connections.
+            "splitnets",
+            "opt_clean -purge",
+            f"insbuf -buf {buf.cell} {buf.input} {buf.output}",
+            f"tee -q -o stat.txt stat -liberty {lib}",
+            f"tee -q -o stat.json stat -json -liberty {lib}",
+            "write_verilog -noattr -noexpr netlist.v",
+            "",
+        ]
+    )
 
 
 def strip_signed(netlist: Path) -> None:
@@ -82,7 +84,7 @@ def read_stat(path: Path, top: str) -> tuple[str, dict[str, Any]]:
     """(Yosys version, statistics of ``top``) from ``stat -json`` output."""
     text = path.read_text()
     try:
-        data = json.loads(text[text.index("{"):])
+        data = json.loads(text[text.index("{") :])
         mod = data["modules"]["\\" + top]
         creator = str(data.get("creator", ""))
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
@@ -106,12 +108,15 @@ class SynthStep(Step):
         rtl = ctx.input("rtl", "top.v")
         if not rtl.is_file():
             raise AsicflowError(f"synth needs {rtl} (written by the rtl step)")
-        ctx.note(f"PDK {pdk.config.name}, corner {pdk.corner_name}, root {pdk.root} "
-                 f"(from {pdk.root_from})")
+        ctx.note(
+            f"PDK {pdk.config.name}, corner {pdk.corner_name}, root {pdk.root} "
+            f"(from {pdk.root_from})"
+        )
         lib = plain_liberty(pdk.liberty, liberty_cache(ctx.flow_dir))
         # Relative, so the script also runs from the promoted folder (rtl/ is its sibling).
-        script = synth_script(top, os.path.relpath(rtl, ctx.dir), lib, pdk.config.cells,
-                              ctx.flow.synth.abc)
+        script = synth_script(
+            top, os.path.relpath(rtl, ctx.dir), lib, pdk.config.cells, ctx.flow.synth.abc
+        )
         (ctx.dir / "synth.ys").write_text(script)
         ctx.run([sys.executable, "-m", "asicflow.pyosys_run", "synth.ys"], tool="yosys")
         strip_signed(ctx.dir / "netlist.v")
@@ -120,14 +125,16 @@ class SynthStep(Step):
         by_type: dict[str, int] = stat.get("num_cells_by_type", {})
         unmapped = sorted(t for t in by_type if t.startswith("$"))
         if unmapped:
-            raise ToolFailed("yosys", f"cells left unmapped to {pdk.config.name}: "
-                             f"{', '.join(unmapped)}", ctx.log)
+            raise ToolFailed(
+                "yosys",
+                f"cells left unmapped to {pdk.config.name}: " f"{', '.join(unmapped)}",
+                ctx.log,
+            )
         seq = sequential_cells(lib)
         write_json(ctx.dir / "synth.json", _record(top, pdk))
         return {
             "design__instance__area": round(float(stat["area"]), 4),
-            "design__instance__area__sequential": round(float(stat.get("sequential_area", 0)),
-                                                        4),
+            "design__instance__area__sequential": round(float(stat.get("sequential_area", 0)), 4),
             "design__instance__count": int(stat["num_cells"]),
             "design__instance__count__flops": sum(n for t, n in by_type.items() if t in seq),
             "design__instance__count__cell_types": len(by_type),
@@ -138,5 +145,9 @@ class SynthStep(Step):
 
 def _record(top: str, pdk: Pdk) -> dict[str, Any]:
     """What sta needs to know about this netlist."""
-    return {"top": top, "pdk": pdk.config.name, "corner": pdk.corner_name,
-            "liberty": str(pdk.liberty)}
+    return {
+        "top": top,
+        "pdk": pdk.config.name,
+        "corner": pdk.corner_name,
+        "liberty": str(pdk.liberty),
+    }

@@ -15,7 +15,7 @@ from qkeras import QActivation, QDense, quantized_bits, quantized_relu
 from tensorflow.keras import layers
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from asicflow.datasets import sklearn_digits  # noqa: E402
+from asicflow.datasets import sklearn_digits
 
 
 def build() -> tf.keras.Model:
