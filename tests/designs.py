@@ -19,7 +19,7 @@ from asicflow.pdk import PDK_CONFIGS, PDK_ROOT_ENV
 PDK_ROOT = Path(
     os.environ.get(PDK_ROOT_ENV)
     or Path(__file__).resolve().parents[2] / "shared" / "pdk" / "lambdapdk-sky130"
-)
+).resolve()  # asicflow reports resolved paths (shared/ may be reached through a symlink)
 TEMPLATE = PDK_CONFIGS / "commercial65_template.yaml"
 
 TOP = "mac_top"

@@ -25,7 +25,7 @@ from asicflow.steps.synth import SynthStep
 PROJECT = Path(__file__).resolve().parent.parent
 PDK_ROOT = Path(
     os.environ.get(PDK_ROOT_ENV) or PROJECT.parent / "shared" / "pdk" / "lambdapdk-sky130"
-)
+).resolve()  # asicflow reports resolved paths (shared/ may be reached through a symlink)
 
 TOP = "mac_top"
 # Registered signed 8x8 multiply-accumulate: 8 + 8 + 20 = 36 flip-flops.
