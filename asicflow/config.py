@@ -130,6 +130,21 @@ class ChecksConfig:
 
 
 @dataclass(frozen=True)
+class TmrConfig:
+    enabled: bool = key(False, "triplicate every flip-flop with majority voters (tmr step)")
+    exclude: list[str] = key(
+        [], "registers left single: globs on register names (the RTL reg names, e.g. valid_*)"
+    )
+    voters: str = key(
+        "after",
+        "voter placement: 'after' = one majority voter per register bit after the three "
+        "replicas; every reader, the register's own feedback included, sees the voted value",
+        choices=("after",),
+    )
+    prove: bool = key(True, "tmr: prove the TMR design equivalent to the RTL with Yosys")
+
+
+@dataclass(frozen=True)
 class FlowConfig:
     model: Path = key(doc="trained QKeras model (.h5)", must_exist=True)
     name: str = key("", "flow name (default: the YAML file's name without .yaml)")
@@ -151,9 +166,15 @@ class FlowConfig:
     corner: str = key("tt", "timing corner for synth/sta (a corner of the PDK config)")
     pnr: PnrConfig = section(PnrConfig, "place and route through SiliconCompiler")
     checks: ChecksConfig = section(ChecksConfig, "thresholds of the checker steps")
+    tmr: TmrConfig = section(TmrConfig, "triple modular redundancy (tmr step)")
 
     # Set by the loader, not by users.
     source: Path = dataclasses.field(default=Path(), metadata={"internal": True})
+
+    @property
+    def rtl_step(self) -> str:
+        """The step whose RTL goes to implementation: 'tmr' when TMR is on, else 'rtl'."""
+        return "tmr" if self.tmr.enabled else "rtl"
 
     def get(self, dotted: str) -> Any:
         """A value by dotted key, e.g. ``data.count``."""

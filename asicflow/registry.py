@@ -16,6 +16,7 @@ from asicflow.steps.report import ReportStep
 from asicflow.steps.rtl import RtlStep
 from asicflow.steps.sta import StaStep
 from asicflow.steps.synth import SynthStep
+from asicflow.steps.tmr import TmrStep
 
 STEPS: list[Step] = [
     ConvertStep(),
@@ -26,6 +27,7 @@ STEPS: list[Step] = [
     CcovCheckStep(),
     DesignCheckStep(),
     RtlStep(),
+    TmrStep(),
     CosimStep(),
     SynthStep(),
     StaStep(),

@@ -78,7 +78,8 @@ def step_tasks(
         yield {
             "name": flow.name,
             "actions": [(_action, [step, path])],
-            "file_dep": [str(fdir / n) for n in step.needs] + [str(p) for p in step.deps(flow)],
+            "file_dep": [str(fdir / n) for n in step.needs_for(flow)]
+            + [str(p) for p in step.deps(flow)],
             "targets": [str(fdir / step.name / o) for o in (*step.outputs, "metrics.json")],
             "uptodate": [config_changed(config_values(step, flow))],
             "doc": f"{step.doc} ({flow.name})",

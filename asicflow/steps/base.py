@@ -78,9 +78,19 @@ class Step:
     outputs: ClassVar[tuple[str, ...]] = ()
     doc: ClassVar[str] = ""
 
+    def needs_for(self, flow: FlowConfig) -> tuple[str, ...]:
+        """The files this step needs for ``flow`` (default: ``needs``; a step whose input
+        depends on an option, e.g. the TMR RTL instead of the plain one, overrides this)."""
+        return self.needs
+
     def deps(self, flow: FlowConfig) -> list[Path]:
         """Files outside the build folder this step depends on (model, data, sources)."""
         return []
+
+    def reads_for(self, flow: FlowConfig) -> tuple[str, ...]:
+        """The config keys read for ``flow`` (default: :attr:`reads`; a step whose keys depend
+        on an option, e.g. the rtl step's HLS tool keys, extends it)."""
+        return self.reads
 
     def run(self, ctx: StepContext) -> dict[str, Any]:
         """Do the work in ``ctx.dir``; return metrics. Raise an AsicflowError on failure."""
@@ -93,7 +103,7 @@ class Step:
 def config_values(step: Step, flow: FlowConfig) -> dict[str, Any]:
     """The declared config values, JSON-friendly (what doit's config_changed compares)."""
     out: dict[str, Any] = {}
-    for k in step.reads:
+    for k in step.reads_for(flow):
         out[k] = _jsonable(flow.get(k))
     return out
 

@@ -120,8 +120,12 @@ def has_clock_port(rtl_text: str) -> bool:
 
 class PnrStep(Step):
     name = "pnr"
-    reads = ("pdk", "pdk_root", "clock_period_ns", "pnr")
+    reads = ("pdk", "pdk_root", "clock_period_ns", "pnr", "tmr.enabled")
     needs = ("rtl/top.v", "rtl/rtl.json")
+
+    def needs_for(self, flow: FlowConfig) -> tuple[str, ...]:
+        return (f"{flow.rtl_step}/top.v", f"{flow.rtl_step}/rtl.json")
+
     outputs = ("constraints.sdc", "request.json", RESULT)
     doc = "SiliconCompiler place and route to GDS (OpenROAD): area, timing, power, DRC"
 
@@ -132,8 +136,8 @@ class PnrStep(Step):
         flow = ctx.flow
         pdk = resolve_pdk(flow, pnr=True)
         _check_knobs(flow)
-        top = read_top(ctx.input("rtl", "rtl.json"))
-        rtl = ctx.input("rtl", "top.v")
+        top = read_top(ctx.input(ctx.flow.rtl_step, "rtl.json"))
+        rtl = ctx.input(ctx.flow.rtl_step, "top.v")
         try:
             rtl_text = rtl.read_text()
         except OSError as exc:

@@ -94,8 +94,12 @@ def read_stat(path: Path, top: str) -> tuple[str, dict[str, Any]]:
 
 class SynthStep(Step):
     name = "synth"
-    reads = ("pdk", "pdk_root", "corner", "synth.abc")
+    reads = ("pdk", "pdk_root", "corner", "synth.abc", "tmr.enabled")
     needs = ("rtl/top.v", "rtl/rtl.json")
+
+    def needs_for(self, flow: FlowConfig) -> tuple[str, ...]:
+        return (f"{flow.rtl_step}/top.v", f"{flow.rtl_step}/rtl.json")
+
     outputs = ("synth.ys", "netlist.v", "stat.json", "stat.txt", "synth.json")
     doc = "Yosys synthesis to the PDK's standard cells (area, cell counts)"
 
@@ -104,10 +108,11 @@ class SynthStep(Step):
 
     def run(self, ctx: StepContext) -> dict[str, Any]:
         pdk = resolve_pdk(ctx.flow)
-        top = read_top(ctx.input("rtl", "rtl.json"))
-        rtl = ctx.input("rtl", "top.v")
+        src = ctx.flow.rtl_step
+        top = read_top(ctx.input(src, "rtl.json"))
+        rtl = ctx.input(src, "top.v")
         if not rtl.is_file():
-            raise AsicflowError(f"synth needs {rtl} (written by the rtl step)")
+            raise AsicflowError(f"synth needs {rtl} (written by the {src} step)")
         ctx.note(
             f"PDK {pdk.config.name}, corner {pdk.corner_name}, root {pdk.root} "
             f"(from {pdk.root_from})"
