@@ -51,6 +51,22 @@ class HlsConfig:
     )
     cxx: str = key("g++", "C++ compiler for csim")
     cxxflags: list[str] = key(["-O2", "-std=c++17"], "C++ compiler flags for csim")
+    backend: str = key(
+        "native",
+        "who turns the network into Verilog in the rtl step: asicflow's native generator, "
+        "or an HLS tool run on the same C++ (asicflow/hlstools/)",
+        choices=("native", "catapult", "bambu"),
+    )
+    catapult_path: Path | None = key(
+        None, "folder holding the 'catapult' executable (else PATH)", must_exist=True
+    )
+    catapult_flows: list[str] = key(
+        [], "optional Catapult flows to enable: scverify, ccov, cdesignchecker"
+    )
+    bambu_path: Path | None = key(
+        None, "folder holding the 'bambu' executable (else PATH)", must_exist=True
+    )
+    bambu_compiler: str = key("I386_CLANG16", "Bambu's front-end compiler (--compiler)")
 
 
 @dataclass(frozen=True)

@@ -156,3 +156,24 @@ def test_missing_pdk_file_named(built: Path) -> None:
     text = check_failed(r, "sky130_fd_sc_hd__tt_025C_1v80.lib")
     assert str(empty) in text
     assert not (built / "build" / "f" / "synth").exists()
+
+
+@pytest.mark.parametrize("backend", ["catapult", "bambu"])
+def test_hls_tool_backend_without_the_tool(built: Path, backend: str) -> None:
+    """No Catapult/Bambu here: rtl stops naming the tool and how to point asicflow at it."""
+    other = snapshot(built / "build" / "other")
+    env = {
+        "PATH": os.pathsep.join(
+            p for p in os.environ["PATH"].split(os.pathsep) if not (Path(p) / backend).exists()
+        )
+    }
+    r = cli(
+        built,
+        str(flow(built, "f", GOOD + f"hls: {{backend: {backend}}}\n")),
+        "--to",
+        "rtl",
+        env=env,
+    )
+    check_failed(r, "tool missing", f"'{backend}'", f"hls.{backend}_path")
+    assert snapshot(built / "build" / "other") == other
+    assert (built / "build" / "f" / "rtl.failed").is_dir()

@@ -8,6 +8,13 @@ Reads its inputs from the environment (set by ``asicflow.rtl.cosim_run``):
 ``ASICFLOW_GRAPH_DIR`` optional: the IR folder (``convert/``), to name the first diverging layer
 ``ASICFLOW_SEED``      optional: seed of the random in_valid gaps of the second pass
 
+The top's port protocol comes from ``rtl.json`` ``port_map`` (role -> port name; absent: the
+native valid interface ``clk``/``rst``/``in_valid``/``in_data``/``out_valid``/``out_data``):
+Catapult's channels add ``in_ready`` (an input transfer needs it high at the falling edge
+before the rising edge, so it must not depend combinationally on valid) and ``out_ready``
+(held high: no back-pressure is applied); Bambu's start/done maps onto in_valid/out_valid
+with other port names. ``rst_active`` is the reset level.
+
 Pass 1 drives every stimulus back to back (in_valid high every cycle) and measures
 throughput; pass 2 drives them again with random in_valid gaps. Inputs are written and
 outputs sampled at the falling clock edge, one whole-bus write per cycle. On a mismatch the
@@ -29,6 +36,18 @@ import numpy as np
 from cocotb.clock import Clock
 
 GAP_PROBABILITY = 0.3
+NATIVE_PORTS: dict[str, Any] = {
+    "clk": "clk",
+    "rst": "rst",
+    "rst_active": 1,
+    "in_valid": "in_valid",
+    "in_data": "in_data",
+    "in_ready": None,
+    "out_valid": "out_valid",
+    "out_data": "out_data",
+    "out_ready": None,
+}
+UNDECLARED_LATENCY_GUARD = 256  # cycles to wait for outputs when rtl.json declares no latency
 
 
 def pack(x: np.ndarray, width: int) -> list[int]:
@@ -66,22 +85,36 @@ class Bench:
     def __init__(self, dut: Any, info: dict[str, Any]) -> None:
         self.dut = dut
         self.info = info
-        self.fe = dut.clk.falling_edge
-        self.latency = int(info["latency_cycles"])
+        ports = {**NATIVE_PORTS, **info.get("port_map", {})}
+        self.ports = ports
+        self.clk = getattr(dut, ports["clk"])
+        self.rst = getattr(dut, ports["rst"])
+        self.rst_active = int(ports["rst_active"])
+        self.in_valid = getattr(dut, ports["in_valid"])
+        self.in_data = getattr(dut, ports["in_data"])
+        self.out_valid = getattr(dut, ports["out_valid"])
+        self.out_data = getattr(dut, ports["out_data"])
+        self.in_ready = getattr(dut, ports["in_ready"]) if ports["in_ready"] else None
+        self.out_ready = getattr(dut, ports["out_ready"]) if ports["out_ready"] else None
+        self.fe = self.clk.falling_edge
+        declared = info.get("latency_cycles")
+        self.latency = int(declared) if declared is not None else UNDECLARED_LATENCY_GUARD
 
     async def reset(self) -> None:
-        self.dut.in_valid.value = 0
-        self.dut.rst.value = 1
+        self.in_valid.value = 0
+        if self.out_ready is not None:
+            self.out_ready.value = 1
+        self.rst.value = self.rst_active
         for _ in range(2):
             await self.fe
-        self.dut.rst.value = 0
+        self.rst.value = 1 - self.rst_active
         await self.fe
 
     async def stream(self, packed: list[int], gaps: random.Random | None) -> dict[str, Any]:
         """Drive all of ``packed``; outputs and the cycle each input/output was seen."""
-        dut, fe = self.dut, self.fe
-        in_data, in_valid = dut.in_data, dut.in_valid
-        out_valid, out_data = dut.out_valid, dut.out_data
+        fe = self.fe
+        in_data, in_valid, in_ready = self.in_data, self.in_valid, self.in_ready
+        out_valid, out_data = self.out_valid, self.out_data
         n = len(packed)
         outs: list[int | None] = []
         out_cycles: list[int] = []
@@ -90,7 +123,8 @@ class Bench:
         guard = self.latency + 16
         start = time.perf_counter()
         while len(outs) < n:
-            want = k < n and (gaps is None or gaps.random() >= GAP_PROBABILITY)
+            ready = in_ready is None or in_ready.value == 1
+            want = k < n and ready and (gaps is None or gaps.random() >= GAP_PROBABILITY)
             if want:
                 in_data.value = packed[k]
                 drive_cycles.append(cycle)
@@ -128,12 +162,14 @@ class Bench:
         """Replay one stimulus alone and read every layer's named signal at its cycle
         (None for a signal holding X or Z)."""
         await self.reset()
-        self.dut.in_data.value = packed
-        self.dut.in_valid.value = 1
+        self.in_data.value = packed
+        self.in_valid.value = 1
         got: dict[str, np.ndarray | None] = {}
+        if not self.info["layers"]:
+            return got  # tool RTL: no known per-layer signals
         for cycle in range(1, self.latency + 1):
             await self.fe
-            self.dut.in_valid.value = 0
+            self.in_valid.value = 0
             for p in self.info["layers"]:
                 if p["cycle"] == cycle:
                     value = read(getattr(self.dut, p["signal"]))
@@ -237,7 +273,7 @@ async def network_matches_golden(dut: Any) -> None:
     x, y = stim["x"], stim["y"]
     packed = pack(x, int(info["input"]["width"]))
     bench = Bench(dut, info)
-    Clock(dut.clk, 10, unit="ns").start()
+    Clock(bench.clk, 10, unit="ns").start()
     await bench.reset()
 
     stream = compare("stream", await bench.stream(packed, None), y, info)

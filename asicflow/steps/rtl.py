@@ -13,7 +13,10 @@ from typing import Any
 
 from asicflow.config import FlowConfig
 from asicflow.errors import CheckFailed
+from asicflow.hls import kernel_headers, templates, write_project
+from asicflow.hlstools import SRC_DIR, ToolRtl
 from asicflow.ir import Graph
+from asicflow.pdk import pdk_deps
 from asicflow.rtl import VERILOG_FILE, generate
 from asicflow.rtl.tools import find_verilator, tool_path, verilator_version
 from asicflow.steps.base import Step, StepContext, write_json
@@ -24,6 +27,19 @@ _SOURCES = ("generator.py", "arith.py", "cast.py", "csd.py", "verilog.py")
 # named after the flow, which is exactly what DECLFILENAME objects to: the only waiver.
 LINT_FLAGS = ("--lint-only", "-Wall", "-Wno-DECLFILENAME")
 _DIAG = re.compile(r"^%(Warning|Error)")
+_COMMON_TOOL_READS = ("hls.backend", "clock_period_ns")
+TOOL_READS: dict[str, tuple[str, ...]] = {
+    "catapult": (
+        *_COMMON_TOOL_READS,
+        "hls.catapult_path",
+        "hls.catapult_flows",
+        "pdk",
+        "pdk_root",
+        "corner",
+    ),
+    "bambu": (*_COMMON_TOOL_READS, "hls.bambu_path", "hls.bambu_compiler"),
+}
+TOOL_TEMPLATES = Path(__file__).resolve().parent.parent / "templates" / "catapult"
 
 
 class RtlStep(Step):
@@ -31,15 +47,30 @@ class RtlStep(Step):
     reads = ("name", "rtl.generator")
     needs = ("convert/graph.json", "convert/weights.npz")
     outputs = (VERILOG_FILE, RTL_JSON)
-    doc = "native Verilog: fully parallel, pipelined, II 1 (verilator -Wall clean)"
+    doc = (
+        "RTL: native Verilog (fully parallel, pipelined, II 1, verilator -Wall clean), or "
+        "Catapult/Bambu run on the HLS C++ (hls.backend)"
+    )
 
     def deps(self, flow: FlowConfig) -> list[Path]:
         """The generator's own sources: a change to them regenerates the Verilog."""
         folder = Path(__file__).resolve().parent.parent / "rtl"
-        return [folder / name for name in _SOURCES]
+        deps = [folder / name for name in _SOURCES]
+        if flow.hls.backend != "native":
+            deps += [*kernel_headers(), *templates(), *sorted(TOOL_TEMPLATES.glob("*.j2"))]
+        if flow.hls.backend == "catapult":
+            deps += pdk_deps(flow)
+        return deps
+
+    def reads_for(self, flow: FlowConfig) -> tuple[str, ...]:
+        """Native flows read only ``reads``; an HLS tool backend also its keys (so a native
+        flow's result does not depend on them)."""
+        return self.reads + TOOL_READS.get(flow.hls.backend, ())
 
     def run(self, ctx: StepContext) -> dict[str, Any]:
         graph = Graph.load(ctx.input("convert", "graph.json").parent)
+        if ctx.flow.hls.backend != "native":
+            return _run_tool(ctx, graph)
         design = generate(graph, ctx.flow.name)
         (ctx.dir / VERILOG_FILE).write_text(design.verilog)
         write_json(ctx.dir / RTL_JSON, design.info)
@@ -78,6 +109,52 @@ class RtlStep(Step):
             "rtl__verilog_lines": design.verilog.count("\n"),
             "rtl__lint_warnings": 0,
         }
+
+
+def _run_tool(ctx: StepContext, graph: Graph) -> dict[str, Any]:
+    """An HLS tool's RTL: write the C++ (as the hls step does) and the tool's project, run the
+    tool, take its Verilog as ``top.v``; lint it with Verilator (errors fail, warnings are
+    counted: tool RTL is not held to -Wall)."""
+    from asicflow.hlstools import bambu, catapult
+
+    backend = ctx.flow.hls.backend
+    project = write_project(graph, ctx.flow.name, ctx.dir / SRC_DIR)
+    ctx.note(f"{backend}: C++ project in {SRC_DIR}/ ({len(project.files)} files)")
+    out: ToolRtl = (catapult if backend == "catapult" else bambu).run(ctx, graph)
+    (ctx.dir / VERILOG_FILE).write_text(out.verilog)
+    write_json(ctx.dir / RTL_JSON, out.info)
+
+    verilator = find_verilator()
+    env = {"PATH": tool_path()}
+    ctx.versions["verilator"] = verilator_version(
+        _first_line(ctx, [verilator, "--version"], env), verilator
+    )
+    start = _log_size(ctx)
+    res = ctx.run(
+        [verilator, "--lint-only", "-Wno-fatal", "--top-module", ctx.flow.name, VERILOG_FILE],
+        env=env,
+        check=False,
+        tool="verilator",
+    )
+    diags = [ln for ln in _log_since(ctx, start) if _DIAG.match(ln)]
+    errors = [d for d in diags if d.startswith("%Error")]
+    if res.returncode != 0 or errors:
+        shown = "\n".join(f"  {d}" for d in errors[:20]) or "  (no diagnostics; see log)"
+        raise CheckFailed(f"verilator lint of the {backend} RTL failed (log {ctx.log}):\n{shown}")
+    ctx.note(
+        f"rtl ({backend}): module {ctx.flow.name}, protocol {out.info['protocol']}, latency "
+        f"{out.info['latency_cycles']}, II {out.info['ii']}"
+    )
+    return {
+        "rtl__backend": backend,
+        "rtl__top": ctx.flow.name,
+        "rtl__protocol": out.info["protocol"],
+        "rtl__latency_cycles": out.info["latency_cycles"],
+        "rtl__ii": out.info["ii"],
+        "rtl__verilog_lines": out.verilog.count("\n"),
+        "rtl__lint_warnings": len(diags),
+        **out.metrics,
+    }
 
 
 def _log_size(ctx: StepContext) -> int:
