@@ -60,3 +60,17 @@ def random_mlp(
 def random_inputs(g: Graph, n: int, seed: int = 1) -> np.ndarray:
     t = g.input.out_type
     return np.random.default_rng(seed).integers(t.raw_min, t.raw_max + 1, size=(n, g.input.size))
+
+
+def example_graphs() -> list[tuple[str, Graph]]:
+    """Two differently shaped networks for backend tests: a digits-sized MLP with 8-bit
+    weights, and the jet-tagging shape with 6-bit weights, sparse, an unsigned 10-bit input."""
+    deep = random_mlp(
+        [16, 64, 32, 32, 5],
+        seed=3,
+        w_bits=6,
+        act_bits=8,
+        sparsity=0.5,
+        in_type=FixedType(10, 4, False, "TRN", "WRAP"),
+    )
+    return [("digits_mlp", random_mlp([64, 16, 10], seed=0, w_bits=8)), ("deep_mlp", deep)]

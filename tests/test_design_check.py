@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from graphs import random_inputs, random_mlp
+from graphs import example_graphs, random_inputs, random_mlp
 
 from asicflow.checks.ranges import prove
 from asicflow.config import FlowConfig
@@ -113,20 +113,7 @@ def break_kernel(kernel: Path, edits: list[tuple[str, str]]) -> int:
 @pytest.mark.tools
 @pytest.mark.parametrize(
     "name, graph",
-    [
-        ("digits_mlp", random_mlp([64, 16, 10], seed=0, w_bits=8)),
-        (
-            "deep_mlp",
-            random_mlp(
-                [16, 64, 32, 32, 5],
-                seed=3,
-                w_bits=6,
-                act_bits=8,
-                sparsity=0.5,
-                in_type=FixedType(10, 4, False, "TRN", "WRAP"),
-            ),
-        ),
-    ],
+    example_graphs(),
 )
 def test_design_check_passes_on_generated_code(tmp_path: Path, name: str, graph: Graph) -> None:
     flow = prepare(tmp_path, graph, name)

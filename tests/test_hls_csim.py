@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from graphs import random_inputs, random_mlp
+from graphs import example_graphs, random_inputs, random_mlp
 
 from asicflow.config import FlowConfig, HlsConfig
 from asicflow.errors import AsicflowError, CheckFailed, ToolMissing
@@ -49,20 +49,7 @@ def assert_matches_golden(
 @pytest.mark.tools
 @pytest.mark.parametrize(
     "name, graph",
-    [
-        ("digits_mlp", random_mlp([64, 16, 10], seed=0, w_bits=8)),
-        (
-            "deep_mlp",
-            random_mlp(
-                [16, 64, 32, 32, 5],
-                seed=3,
-                w_bits=6,
-                act_bits=8,
-                sparsity=0.5,
-                in_type=FixedType(10, 4, False, "TRN", "WRAP"),
-            ),
-        ),
-    ],
+    example_graphs(),
 )
 def test_csim_is_bit_exact(tmp_path: Path, name: str, graph: Graph) -> None:
     flow = prepare(tmp_path, graph, name)

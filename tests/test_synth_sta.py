@@ -7,12 +7,12 @@ shared copy beside the project (../shared/pdk/lambdapdk-sky130).
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from designs import MAC_V, PDK_ROOT, TOP
 
 from asicflow.config import FlowConfig
 from asicflow.errors import ConfigError, ToolFailed, ToolMissing
@@ -23,29 +23,6 @@ from asicflow.steps.sta import DONE, StaStep, parse_log
 from asicflow.steps.synth import SynthStep
 
 PROJECT = Path(__file__).resolve().parent.parent
-PDK_ROOT = Path(
-    os.environ.get(PDK_ROOT_ENV) or PROJECT.parent / "shared" / "pdk" / "lambdapdk-sky130"
-).resolve()  # asicflow reports resolved paths (shared/ may be reached through a symlink)
-
-TOP = "mac_top"
-# Registered signed 8x8 multiply-accumulate: 8 + 8 + 20 = 36 flip-flops.
-MAC_V = f"""
-module {TOP} (
-  input  wire clk,
-  input  wire rst,
-  input  wire signed [7:0] a,
-  input  wire signed [7:0] b,
-  output reg  signed [19:0] acc
-);
-  reg signed [7:0] a_r, b_r;
-  always @(posedge clk) begin
-    a_r <= a;
-    b_r <= b;
-    if (rst) acc <= 20'sd0;
-    else acc <= acc + a_r * b_r;
-  end
-endmodule
-"""
 
 
 def make_flow(name: str, **kw: Any) -> FlowConfig:

@@ -35,18 +35,10 @@ import cocotb
 import numpy as np
 from cocotb.clock import Clock
 
+from asicflow.hlstools import PROTOCOLS
+
 GAP_PROBABILITY = 0.3
-NATIVE_PORTS: dict[str, Any] = {
-    "clk": "clk",
-    "rst": "rst",
-    "rst_active": 1,
-    "in_valid": "in_valid",
-    "in_data": "in_data",
-    "in_ready": None,
-    "out_valid": "out_valid",
-    "out_data": "out_data",
-    "out_ready": None,
-}
+NATIVE_PORTS: dict[str, Any] = PROTOCOLS["native_valid"]
 UNDECLARED_LATENCY_GUARD = 256  # cycles to wait for outputs when rtl.json declares no latency
 
 

@@ -37,6 +37,7 @@ from asicflow.activity import Activity, read_activity
 from asicflow.config import FlowConfig, build_root
 from asicflow.errors import AsicflowError, ToolFailed
 from asicflow.liberty import liberty_cache, plain_liberty
+from asicflow.opensta import check_log
 from asicflow.pdk import pdk_deps, resolve_pdk
 from asicflow.runner import tail, which
 from asicflow.steps.base import Step, StepContext
@@ -58,7 +59,6 @@ _NET_DECL = re.compile(
 )
 _YOSYS_INTERNAL = re.compile(r"^_\d+_$|\$")
 _TOTAL = re.compile(r"^Total\s+(\S+)\s+(\S+)\s+(\S+)\s+(\S+)", re.MULTILINE)
-_ERROR = re.compile(r"^(?:Error\b.*|.*Creating black box.*)$", re.MULTILINE)
 
 
 def power_liberty(lib: Path, cache: Path) -> Path:
@@ -156,11 +156,7 @@ def tcl_script(liberty: Path, netlist: str, top: str) -> str:
 
 def parse_power(text: str) -> dict[str, float]:
     """internal / switching / leakage / total power [W] from the log of this run."""
-    errors = _ERROR.findall(text)
-    if errors:
-        raise AsicflowError("; ".join(e.strip() for e in errors[:5]))
-    if DONE not in text:
-        raise AsicflowError("the Tcl script stopped before its end")
+    check_log(text, DONE)
     m = _TOTAL.search(text)
     if m is None:
         raise AsicflowError("no 'Total' line in the power report")

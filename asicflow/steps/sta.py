@@ -23,6 +23,7 @@ from typing import Any
 from asicflow.config import FlowConfig
 from asicflow.errors import AsicflowError, ToolFailed
 from asicflow.liberty import liberty_cache, plain_liberty
+from asicflow.opensta import check_log
 from asicflow.pdk import BufferCell, pdk_deps, resolve_pdk
 from asicflow.runner import tail, which
 from asicflow.steps.base import Step, StepContext
@@ -38,7 +39,6 @@ _CLK_PORT = re.compile(rf"^\s*input\s+(?:wire\s+)?{CLOCK_PORT}\s*;", re.MULTILIN
 _VALUE = {
     name: re.compile(rf"^{name} (\S+)\s*$", re.MULTILINE) for name in ("worst slack", "tns", "wns")
 }
-_ERROR = re.compile(r"^(?:Error\b.*|.*Creating black box.*)$", re.MULTILINE)
 _POINT = re.compile(r"^(Startpoint|Endpoint): (\S+)", re.MULTILINE)
 
 
@@ -87,11 +87,7 @@ def tcl_script(liberty: Path, netlist: str, top: str) -> str:
 
 def parse_log(text: str) -> dict[str, float]:
     """worst slack / tns / wns (ns) from the part of the log this run wrote."""
-    errors = _ERROR.findall(text)
-    if errors:
-        raise AsicflowError("; ".join(e.strip() for e in errors[:5]))
-    if DONE not in text:
-        raise AsicflowError("the Tcl script stopped before its end")
+    check_log(text, DONE)
     out: dict[str, float] = {}
     for name, rx in _VALUE.items():
         m = rx.search(text)
