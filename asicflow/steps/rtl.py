@@ -8,6 +8,7 @@ Any ``verilator --lint-only -Wall`` warning fails the step.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -81,20 +82,8 @@ class RtlStep(Step):
             f"{info['adder_operands']} adder operands"
         )
 
-        verilator = find_verilator()
-        env = {"PATH": tool_path()}
-        ctx.versions["verilator"] = verilator_version(
-            _first_line(ctx, [verilator, "--version"], env), verilator
-        )
-        start = _log_size(ctx)
-        res = ctx.run(
-            [verilator, *LINT_FLAGS, "--top-module", design.top, VERILOG_FILE],
-            env=env,
-            check=False,
-            tool="verilator",
-        )
-        diags = [ln for ln in _log_since(ctx, start) if _DIAG.match(ln)]
-        if res.returncode != 0 or diags:
+        rc, diags = _lint(ctx, LINT_FLAGS, design.top)
+        if rc != 0 or diags:
             shown = "\n".join(f"  {d}" for d in diags[:20]) or "  (no diagnostics; see log)"
             raise CheckFailed(
                 f"verilator lint of {VERILOG_FILE} failed ({len(diags)} "
@@ -124,21 +113,9 @@ def _run_tool(ctx: StepContext, graph: Graph) -> dict[str, Any]:
     (ctx.dir / VERILOG_FILE).write_text(out.verilog)
     write_json(ctx.dir / RTL_JSON, out.info)
 
-    verilator = find_verilator()
-    env = {"PATH": tool_path()}
-    ctx.versions["verilator"] = verilator_version(
-        _first_line(ctx, [verilator, "--version"], env), verilator
-    )
-    start = _log_size(ctx)
-    res = ctx.run(
-        [verilator, "--lint-only", "-Wno-fatal", "--top-module", ctx.flow.name, VERILOG_FILE],
-        env=env,
-        check=False,
-        tool="verilator",
-    )
-    diags = [ln for ln in _log_since(ctx, start) if _DIAG.match(ln)]
+    rc, diags = _lint(ctx, ("--lint-only", "-Wno-fatal"), ctx.flow.name)
     errors = [d for d in diags if d.startswith("%Error")]
-    if res.returncode != 0 or errors:
+    if rc != 0 or errors:
         shown = "\n".join(f"  {d}" for d in errors[:20]) or "  (no diagnostics; see log)"
         raise CheckFailed(f"verilator lint of the {backend} RTL failed (log {ctx.log}):\n{shown}")
     ctx.note(
@@ -165,6 +142,23 @@ def _log_since(ctx: StepContext, start: int) -> list[str]:
     with ctx.log.open("rb") as fh:
         fh.seek(start)
         return fh.read().decode(errors="replace").splitlines()
+
+
+def _lint(ctx: StepContext, flags: Sequence[str], top: str) -> tuple[int, list[str]]:
+    """Run Verilator's linter on the step's Verilog: (exit code, its diagnostic lines)."""
+    verilator = find_verilator()
+    env = {"PATH": tool_path()}
+    ctx.versions["verilator"] = verilator_version(
+        _first_line(ctx, [verilator, "--version"], env), verilator
+    )
+    start = _log_size(ctx)
+    res = ctx.run(
+        [verilator, *flags, "--top-module", top, VERILOG_FILE],
+        env=env,
+        check=False,
+        tool="verilator",
+    )
+    return res.returncode, [ln for ln in _log_since(ctx, start) if _DIAG.match(ln)]
 
 
 def _first_line(ctx: StepContext, argv: list[str], env: dict[str, str]) -> str:
