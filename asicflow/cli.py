@@ -11,7 +11,9 @@ import argparse
 import os
 import sys
 import traceback
+from collections.abc import Callable
 from pathlib import Path
+from typing import NoReturn
 
 from asicflow.errors import AsicflowError
 
@@ -73,6 +75,18 @@ def parser() -> argparse.ArgumentParser:
     sub.add_parser("keys", help="print the flow YAML reference").set_defaults(func=_cmd_keys)
     sub.add_parser("steps", help="list the flow's steps").set_defaults(func=_cmd_steps)
     return p
+
+
+def child_entry(child_main: Callable[[list[str]], int]) -> NoReturn:
+    """Entry of the child processes steps start through the one subprocess helper
+    (``python -m asicflow.pyosys_run``, ``asicflow.steps.convert``, ...): the only place besides
+    :func:`main` that turns a result into the process's exit code."""
+    try:
+        code = child_main(sys.argv[1:])
+    except AsicflowError as exc:
+        print(f"asicflow: error: {exc}", file=sys.stderr)
+        code = EXIT_FAILED
+    sys.exit(code)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -24,4 +24,6 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    from asicflow.cli import child_entry
+
+    child_entry(main)

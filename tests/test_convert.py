@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import tensorflow as tf
+from qkeras import QActivation, QDense, quantized_bits, quantized_relu
 
 from asicflow.config import load_flow
 from asicflow.errors import UnsupportedModel
@@ -16,10 +18,6 @@ from asicflow.ir import Activation, Dense, Graph
 from asicflow.steps.base import execute
 from asicflow.steps.convert import ConvertStep
 from asicflow.steps.golden import GoldenStep, compare_with_qkeras
-
-tf = pytest.importorskip("tensorflow")
-qkeras = pytest.importorskip("qkeras")
-from qkeras import QActivation, QDense, quantized_bits, quantized_relu  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 

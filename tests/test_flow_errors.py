@@ -102,7 +102,7 @@ def test_missing_data_file(built: Path) -> None:
 
 
 def test_unsupported_layer_keeps_previous_results(built: Path) -> None:
-    tf = pytest.importorskip("tensorflow")
+    import tensorflow as tf
     from qkeras import QActivation, QDense, quantized_bits
 
     model = tf.keras.Sequential(
