@@ -22,7 +22,7 @@ class DataConfig:
     source: str = key(
         "sklearn_digits",
         "where stimuli come from",
-        choices=("sklearn_digits", "synthetic_jets", "npz"),
+        choices=("sklearn_digits", "synthetic_jets", "synthetic_sensor", "npz"),
     )
     npz: Path | None = key(
         None,
@@ -72,6 +72,19 @@ class HlsConfig:
 @dataclass(frozen=True)
 class RtlConfig:
     generator: str = key("native", "RTL source", choices=("native",))
+    weights: str = key(
+        "const",
+        "weights as constants, or 'ports' = every weight and bias an input: the native RTL's "
+        "params_in bus and the HLS C++ top's parameter arrays (for a register file of your "
+        "own; options.i2c_weights builds one)",
+        choices=("const", "ports"),
+    )
+    reuse: int = key(
+        1,
+        "reuse factor of every Dense/Conv layer (HLS C++ and native RTL): 1 = fully "
+        "parallel, II 1; R > 1 = 1/R of the multipliers, II R, ready/valid handshake",
+    )
+    reuse_layers: dict[str, int] = key({}, "per-layer reuse factors {layer: R}, over rtl.reuse")
 
 
 @dataclass(frozen=True)
@@ -147,7 +160,6 @@ class ChecksConfig:
 
 @dataclass(frozen=True)
 class TmrConfig:
-    enabled: bool = key(False, "triplicate every flip-flop with majority voters (tmr step)")
     exclude: list[str] = key(
         [], "registers left single: globs on register names (the RTL reg names, e.g. valid_*)"
     )
@@ -158,6 +170,38 @@ class TmrConfig:
         choices=("after",),
     )
     prove: bool = key(True, "tmr: prove the TMR design equivalent to the RTL with Yosys")
+
+
+@dataclass(frozen=True)
+class OptionsConfig:
+    tmr: bool = key(False, "triplicate every flip-flop with majority voters (tmr step)")
+    i2c_weights: bool = key(
+        False,
+        "weights and biases in registers loaded over I2C (i2c step): the chip can be "
+        "reprogrammed after fabrication",
+    )
+
+
+@dataclass(frozen=True)
+class I2cConfig:
+    address: int = key(0x50, "7-bit I2C target address (0x08-0x77; 0x00-0x07, 0x78-0x7F reserved)")
+    max_weight_bits: int = key(
+        16, "widest weight/bias the register map holds; a wider parameter is an error", unit="bit"
+    )
+    write_chunk: int = key(
+        32, "data bytes per I2C write transaction from the programming helper", unit="byte"
+    )
+    reload_model: Path | None = key(
+        None,
+        "a second trained model of the same architecture (another training run) that "
+        "i2c_cosim loads into the running design after the first",
+        must_exist=True,
+    )
+    speed_hz: int = key(
+        400_000,
+        "I2C bus speed of i2c_cosim: 400000 (fast-mode) or 100000 (standard-mode)",
+        choices=(100_000, 400_000),
+    )
 
 
 @dataclass(frozen=True)
@@ -182,15 +226,26 @@ class FlowConfig:
     corner: str = key("tt", "timing corner for synth/sta (a corner of the PDK config)")
     pnr: PnrConfig = section(PnrConfig, "place and route through SiliconCompiler")
     checks: ChecksConfig = section(ChecksConfig, "thresholds of the checker steps")
-    tmr: TmrConfig = section(TmrConfig, "triple modular redundancy (tmr step)")
+    options: OptionsConfig = section(OptionsConfig, "design options: TMR, I2C weight loading")
+    tmr: TmrConfig = section(TmrConfig, "triple modular redundancy details (options.tmr)")
+    i2c: I2cConfig = section(I2cConfig, "I2C weight-loading wrapper details (options.i2c_weights)")
 
     # Set by the loader, not by users.
     source: Path = dataclasses.field(default=Path(), metadata={"internal": True})
 
     @property
+    def design_steps(self) -> list[str]:
+        """The steps that build the RTL, in order: rtl, then i2c and tmr when enabled."""
+        return [
+            "rtl",
+            *(["i2c"] if self.options.i2c_weights else []),
+            *(["tmr"] if self.options.tmr else []),
+        ]
+
+    @property
     def rtl_step(self) -> str:
-        """The step whose RTL goes to implementation: 'tmr' when TMR is on, else 'rtl'."""
-        return "tmr" if self.tmr.enabled else "rtl"
+        """The step whose RTL goes to implementation: the last of :attr:`design_steps`."""
+        return self.design_steps[-1]
 
     def get(self, dotted: str) -> Any:
         """A value by dotted key, e.g. ``data.count``."""
@@ -210,6 +265,22 @@ def _check(cfg: FlowConfig) -> list[str]:
         problems.append("'clock_period_ns' must be positive")
     if cfg.model.suffix not in (".h5", ".keras", ".hdf5"):
         problems.append(f"'model': expected a .h5 file, got {cfg.model.name}")
+    for where, r in [("rtl.reuse", cfg.rtl.reuse)] + [
+        (f"rtl.reuse_layers.{k}", v) for k, v in cfg.rtl.reuse_layers.items()
+    ]:
+        if not 1 <= r <= 1024:
+            problems.append(f"'{where}' is {r}: a reuse factor is 1 (fully parallel) to 1024")
+    if not 0x08 <= cfg.i2c.address <= 0x77:
+        problems.append(
+            f"'i2c.address' {cfg.i2c.address:#04x} is not a usable 7-bit I2C address: use "
+            "0x08 to 0x77 (0x00-0x07 and 0x78-0x7F are reserved by the I2C specification)"
+        )
+    if not 1 <= cfg.i2c.max_weight_bits <= 32:
+        problems.append("'i2c.max_weight_bits' must be 1 to 32")
+    if not 1 <= cfg.i2c.write_chunk <= 256:
+        problems.append("'i2c.write_chunk' must be 1 to 256 bytes")
+    if cfg.i2c.reload_model is not None and not cfg.options.i2c_weights:
+        problems.append("'i2c.reload_model' is set but 'options.i2c_weights' is off")
     return problems
 
 

@@ -1,5 +1,6 @@
-"""Datasets for stimuli and accuracy: scikit-learn's bundled digits, a synthetic jet-like set,
-or a user's ``.npz``. Each gives float inputs, labels (or None) and a boolean test mask."""
+"""Datasets for stimuli and accuracy: scikit-learn's bundled digits, synthetic jet-like and
+sensor-like sets, or a user's ``.npz``. Each gives float inputs, labels (or None) and a
+boolean test mask."""
 
 from __future__ import annotations
 
@@ -65,6 +66,40 @@ def synthetic_jets(n: int = 20000, seed: int = 0) -> Dataset:
     )
 
 
+def synthetic_sensor(n: int = 20000, seed: int = 0) -> Dataset:
+    """SYNTHETIC 8x8 sensor-like energy maps (an ECON-T-like detector module), 4 classes.
+
+    Each map holds Gaussian-shaped deposits on a non-negative noisy pedestal: class 0 noise
+    only, 1 one narrow deposit, 2 one wide deposit, 3 two deposits. Values are bounded in
+    [0, 4). Flattened in (row, column) order (8x8x1, channels last). Generated, not measured:
+    say so in reports.
+    """
+    r = np.random.default_rng(seed)
+    y = r.integers(0, 4, size=n)
+    rows, cols = np.mgrid[0:8, 0:8]
+    x = np.abs(r.normal(0.0, 0.08, size=(n, 8, 8)))
+
+    def deposit(mask: npt.NDArray[np.bool_], width: npt.NDArray[np.float64]) -> None:
+        k = int(mask.sum())
+        cy, cx = r.uniform(0.5, 6.5, k), r.uniform(0.5, 6.5, k)
+        e = r.gamma(3.0, 0.6, k)
+        d2 = (rows[None] - cy[:, None, None]) ** 2 + (cols[None] - cx[:, None, None]) ** 2
+        x[mask] += e[:, None, None] * np.exp(-d2 / (2 * width[:, None, None] ** 2))
+
+    narrow, wide = r.uniform(0.5, 0.9, n), r.uniform(1.3, 2.0, n)
+    deposit(y == 1, narrow[y == 1])
+    deposit(y == 2, wide[y == 2])
+    deposit(y == 3, narrow[y == 3])
+    deposit(y == 3, wide[y == 3] * 0.7)
+    x = np.minimum(x, 3.96875)
+    return Dataset(
+        x.reshape(n, 64).astype(np.float32),
+        y.astype(np.int64),
+        _split(n, seed),
+        f"SYNTHETIC 8x8 sensor energy maps (4 deposit classes, seed {seed})",
+    )
+
+
 def from_npz(path: Path) -> Dataset:
     try:
         with np.load(path) as f:
@@ -84,6 +119,8 @@ def load(source: str, npz: Path | None = None, seed: int = 0) -> Dataset:
         return sklearn_digits()
     if source == "synthetic_jets":
         return synthetic_jets(seed=seed)
+    if source == "synthetic_sensor":
+        return synthetic_sensor(seed=seed)
     if source == "npz" and npz is not None:
         return from_npz(npz)
     raise AsicflowError(f"unknown data source {source!r}")

@@ -10,6 +10,8 @@ from asicflow.steps.csim import CsimStep
 from asicflow.steps.design_check import DesignCheckStep
 from asicflow.steps.golden import GoldenStep
 from asicflow.steps.hls import HlsStep
+from asicflow.steps.i2c import I2cStep
+from asicflow.steps.i2c_cosim import I2cCosimStep
 from asicflow.steps.pnr import PnrStep
 from asicflow.steps.power import PowerStep
 from asicflow.steps.report import ReportStep
@@ -27,8 +29,10 @@ STEPS: list[Step] = [
     CcovCheckStep(),
     DesignCheckStep(),
     RtlStep(),
+    I2cStep(),
     TmrStep(),
     CosimStep(),
+    I2cCosimStep(),
     SynthStep(),
     StaStep(),
     PowerStep(),

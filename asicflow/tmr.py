@@ -58,6 +58,10 @@ def insert(
     return report
 
 
+# What asicflow.tmr_run does before triplicating (every register one flip-flop cell).
+PREPARE = "proc; flatten; opt; dffunmap -ce-only; opt_clean"
+
+
 def equiv_script(gold: str, gate: str, top: str, seq: int = 2) -> str:
     """Yosys script proving ``gate`` (TMR, ``tmr_error`` dropped) equivalent to ``gold``."""
     return "\n".join(
@@ -65,7 +69,8 @@ def equiv_script(gold: str, gate: str, top: str, seq: int = 2) -> str:
             "# Written by asicflow.tmr; replay: python -m asicflow.pyosys_run equiv.ys",
             f"read_verilog -sv {gold}",
             f"hierarchy -check -top {top}",
-            "proc; flatten; opt_clean",
+            # the preparation TMR insertion ran, so both sides have the same cells
+            PREPARE,
             f"rename {top} gold",
             "design -stash gold",
             f"read_verilog -sv {gate}",
@@ -77,6 +82,8 @@ def equiv_script(gold: str, gate: str, top: str, seq: int = 2) -> str:
             "design -copy-from gold -as gold gold",
             "design -copy-from gate -as gate gate",
             "equiv_make gold gate equiv",
+            # identical logic between matched signals is merged, not handed to SAT
+            "equiv_struct",
             "hierarchy -top equiv",
             "async2sync",
             f"equiv_simple -seq {seq}",
@@ -149,7 +156,7 @@ def campaign(
         [
             sys.executable,
             "-m",
-            "asicflow.fault_run",
+            "asicflow.cocotb_run",
             "--sim",
             "icarus",
             "--top",
@@ -158,10 +165,12 @@ def campaign(
             os.path.relpath(source, work),
             "--build-dir",
             "sim_build",
-            "--stimuli",
-            os.path.relpath(stimuli, work),
-            "--faults",
-            "faults.json",
+            "--test-module",
+            "test_tmr_faults",
+            "--env",
+            f"ASICFLOW_STIMULI={os.path.relpath(stimuli, work)}",
+            "--env",
+            "ASICFLOW_FAULTS=faults.json",
             "--result",
             "result.json",
         ],

@@ -29,6 +29,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from asicflow.tmr import PREPARE
+
 
 def _name(ident: str) -> str:
     return ident[1:] if ident.startswith("\\") else ident
@@ -51,7 +53,7 @@ def triplicate(request: dict[str, Any]) -> dict[str, Any]:
     # Clock enables become muxes fed back from the register wire, i.e. from the voter once
     # triplicated: a replica that took an upset while its enable is low is rewritten with
     # the voted value at the next edge (scrubbing) instead of holding the error.
-    ys.run_pass("proc; flatten; opt; dffunmap -ce-only; opt_clean", design)
+    ys.run_pass(PREPARE, design)
     mod = design.top_module()
     if mod.wire(idstr("tmr_error")) is not None:
         raise SystemExit(f"{top} already has a signal named tmr_error")

@@ -6,7 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
-from graphs import random_inputs, random_mlp
+from graphs import random_inputs, random_mlp, zoo_inputs
+from test_design_check import all_kernels_graph
 
 from asicflow.config import ChecksConfig, FlowConfig
 from asicflow.errors import CheckFailed, ConfigError
@@ -134,3 +135,21 @@ def test_coverage_flags_and_uncovered_listing() -> None:
     lines, branches = uncovered(cov)
     assert lines == ["firmware/a.h:4"]
     assert branches == ["firmware/a.h:3 (1 of 2 branches never taken)"]
+
+
+@pytest.mark.tools
+def test_every_kernel_is_fully_covered_without_geometry_branches(tmp_path: Path) -> None:
+    """Padding, windows and reuse rounds decide nothing at run time (a branch that only the
+    geometry decides would be taken one way only and fail the default 100 % threshold)."""
+    graph = all_kernels_graph()
+    graph.save(tmp_path / "kernels" / "convert")
+    write_stimuli(graph, zoo_inputs(graph, 300), tmp_path / "kernels" / "golden")
+    flow = FlowConfig(model=Path("unused.h5"), name="kernels")
+    execute(HlsStep(), flow, build=tmp_path)
+    m = execute(CcovStep(), flow, build=tmp_path)
+    assert m["ccov__uncovered_lines"] == [] and m["ccov__uncovered_branches"] == []
+    assert (m["ccov__line_percent"], m["ccov__branch_percent"]) == (100.0, 100.0)
+    files = json.loads((tmp_path / "kernels" / "ccov" / "coverage.json").read_text())["files"]
+    assert {"firmware/asicflow/conv_reuse.h", "firmware/asicflow/dense_sparse.h"} <= {
+        f["file"] for f in files
+    }

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tensorflow as tf
-from qkeras import QActivation, QDense, quantized_bits, quantized_relu
+from qkeras import QActivation, QDense, binary, quantized_bits, quantized_relu
 
 from asicflow.config import load_flow
 from asicflow.errors import UnsupportedModel
@@ -102,14 +102,15 @@ def _seq(*layers: object, n_in: int = 8) -> object:
         (
             QDense(
                 4,
-                kernel_quantizer=quantized_bits(6, 0, alpha="auto_po2"),
+                kernel_quantizer=quantized_bits(6, 0, alpha="auto"),
                 bias_quantizer=quantized_bits(6, 0),
             ),
-            "alpha='auto_po2'",
+            "alpha='auto'",
         ),
+        (QActivation(binary(alpha="auto_po2")), "computed from each batch"),
+        (QActivation("quantized_ulaw(4)"), "quantized_ulaw"),
         (QDense(4), "no kernel quantizer"),
         (QActivation(quantized_bits(6, 0, use_stochastic_rounding=True)), "stochastic rounding"),
-        (QActivation("quantized_tanh(4)"), "quantized_tanh"),
         (tf.keras.layers.Activation("sigmoid"), "activation 'sigmoid' is not supported"),
     ],
 )
@@ -153,3 +154,18 @@ def test_input_type_needed_without_input_quantizer() -> None:
     g = _convert(model, FixedType(8, 2, True, "RND_CONV", "SAT"))
     assert g.input.out_type == FixedType(8, 2, True, "RND_CONV", "SAT")
     assert [lay.kind for lay in g.layers] == ["input", "dense", "activation"]
+
+
+@pytest.mark.parametrize("name", ["econ_encoder", "bn_po2_mlp", "binary_mlp"])
+def test_breadth_examples_golden_equals_qkeras(tmp_path: Path, name: str) -> None:
+    """The model-breadth examples: convert + golden, every tapped layer, 0 mismatches."""
+    flow = load_flow(ROOT / "flows" / f"{name}.yaml")
+    execute(ConvertStep(), flow, tmp_path)
+    m = execute(GoldenStep(), flow, tmp_path)
+    graph = Graph.load(tmp_path / name / "convert")
+    assert m["golden__vectors"] >= 1000 and m["golden__qkeras_mismatches"] == 0
+    assert m["golden__layers_compared"] == len(graph.layers)
+    assert (tmp_path / name / "golden" / "profile.png").exists()
+    kinds = {lay.kind for lay in graph.layers}
+    want = {"econ_encoder": "conv", "bn_po2_mlp": "dense", "binary_mlp": "steps"}[name]
+    assert want in kinds

@@ -3,17 +3,20 @@ the no-overflow range proof from the IR."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import re
 from pathlib import Path
 
 import numpy as np
 import pytest
-from graphs import example_graphs, random_inputs, random_mlp
+from graphs import Builder, example_graphs, random_inputs, random_mlp
 
 from asicflow.checks.ranges import prove
-from asicflow.config import FlowConfig
+from asicflow.config import FlowConfig, RtlConfig
 from asicflow.errors import CheckFailed, ToolMissing
 from asicflow.fixed import FixedType
+from asicflow.hls.writer import KERNEL_HEADERS
 from asicflow.ir import Dense, Graph
 from asicflow.precision import Override, dense_bounds, infer
 from asicflow.steps.base import execute
@@ -23,7 +26,7 @@ from asicflow.stimuli import write_stimuli
 
 MARK = "// BROKEN"
 ACC_INIT = "    acc_t acc = b[j];\n"
-ACC_ADD = "      acc += (acc_t)(x[i] * w[i][j]);\n"
+ACC_ADD = "      acc += (acc_t)(x[i] * w[i * N_OUT + j]);\n"
 LOOP_IN = "    for (int i = 0; i < N_IN; i++) {\n"
 RESULT = "    y[j] = (out_t)acc;\n"
 NAMESPACE = "namespace asicflow {\n"
@@ -212,3 +215,45 @@ def test_missing_analyzer_is_named_with_install_hint(
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))
     with pytest.raises(ToolMissing, match="cppcheck.*apt-get install cppcheck"):
         execute(DesignCheckStep(), flow, build=tmp_path)
+
+
+def all_kernels_graph() -> Graph:
+    """One DAG that instantiates every kernel of hls_src/asicflow (with rtl.weights=ports,
+    dense_reuse instead of dense_sparse): conv + depthwise with 'same' padding, add, max and
+    avg pooling, concat, scale/shift, flatten, dense, steps; conv0 and dense0 at reuse 2."""
+    b = Builder("all_kernels", (6, 6, 2), seed=31)
+    b.conv("conv0", 3, (3, 3), (1, 1), "same")
+    b.act("relu0")
+    b.conv("dw0", 0, (3, 3), (1, 1), "same", depthwise=True)
+    b.add("add0", ["relu0", "dw0"])
+    b.pool("max0", "max", (2, 2))
+    b.pool("avg0", "avg", (2, 2), (2, 2), "same", inputs=["relu0"])
+    b.concat("cat0", ["max0", "avg0"])
+    b.scale("bn0")
+    b.reshape("flatten")
+    b.dense("dense0", 7)
+    b.steps("tern0", [-0.5, 0.5], [-1.0, 0.0, 1.0], FixedType(2, 2, True))
+    b.dense("dense1", 3)
+    b.dense("dense2", 3, inputs=["dense1"])
+    g = b.build()
+    for lay in g.layers:
+        if lay.name in ("conv0", "dense0"):
+            lay.reuse = 2  # type: ignore[attr-defined]
+    return g
+
+
+@pytest.mark.tools
+@pytest.mark.parametrize("weights", ["const", "ports"])
+def test_design_check_passes_on_every_kernel(tmp_path: Path, weights: str) -> None:
+    graph = all_kernels_graph()
+    graph.save(tmp_path / "kernels" / "convert")
+    write_stimuli(graph, random_inputs(graph, 20), tmp_path / "kernels" / "golden")
+    flow = dataclasses.replace(
+        FlowConfig(model=Path("unused.h5"), name="kernels"), rtl=RtlConfig(weights=weights)
+    )
+    execute(HlsStep(), flow, build=tmp_path)
+    m = execute(DesignCheckStep(), flow, build=tmp_path)
+    assert m["design_check__violations"] == 0
+    code = (tmp_path / "kernels" / "hls" / "firmware" / "kernels.cpp").read_text()
+    used = set(re.findall(r"asicflow::(\w+)<", code))
+    assert used == set(KERNEL_HEADERS) - {"dense_sparse" if weights == "ports" else "dense_reuse"}

@@ -7,25 +7,31 @@ every rounding and overflow mode.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import itertools
 import json
+import os
 import subprocess
+import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
-from graphs import random_inputs, random_mlp
+from graphs import layer_zoo, random_inputs, random_mlp, zoo_inputs
 
 from asicflow.config import FlowConfig, SimConfig
 from asicflow.errors import CheckFailed, ToolMissing
 from asicflow.fixed import OVERFLOW, ROUNDING, FixedType, cast
-from asicflow.ir import Activation, Dense, Graph, Input, Layer
+from asicflow.ir import Activation, Conv, Dense, Graph, Input, Layer
 from asicflow.precision import Override, infer
+from asicflow.rtl import RtlDesign, generate
 from asicflow.rtl import cast as rtl_cast
-from asicflow.rtl import generate
+from asicflow.rtl.cosim_run import TESTBENCH_DIR
 from asicflow.rtl.csd import csd
-from asicflow.rtl.tools import find_verilator, tool_path
+from asicflow.rtl.suite import wrap
+from asicflow.rtl.tools import check_simulator, find_verilator, tool_path
 from asicflow.rtl.verilog import Module, Sig, identifier
 from asicflow.steps.base import execute
 from asicflow.steps.cosim import CosimStep
@@ -352,3 +358,244 @@ def test_cosim_missing_simulator(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))
     with pytest.raises(ToolMissing, match="apt-get install iverilog"):
         execute(CosimStep(), flow, build=tmp_path)
+
+
+# -- suites: many generated networks in one simulator build -------------------------------
+
+
+@dataclasses.dataclass
+class Case:
+    """One network (a ``generate`` result) and the graphs whose weights/stimuli it is run
+    with: ``runs[0]`` is the graph it was generated from; more only for ports designs."""
+
+    name: str
+    design: RtlDesign
+    runs: list[Graph]
+    n: int = 1000
+
+
+def lint(path: Path, top: str) -> list[str]:
+    res = subprocess.run(
+        [find_verilator(), *LINT_FLAGS, "--top-module", top, str(path)],
+        capture_output=True,
+        text=True,
+        env={"PATH": tool_path()},
+    )
+    diags = [ln for ln in res.stderr.splitlines() if ln.startswith("%")]
+    assert res.returncode == 0 and not diags, "\n".join(diags[:20])
+    return diags
+
+
+def run_suite(
+    tmp: Path, cases: list[Case], sim: str = "verilator", inputs: Any = None
+) -> list[dict[str, Any]]:
+    """Lint each design alone, build them all behind one top, run every (case, graph) pair
+    through the cocotb testbench; the per-run results (``result.json`` contents)."""
+    inputs = inputs or zoo_inputs
+    for c in cases:
+        (tmp / c.name).mkdir(parents=True, exist_ok=True)
+        (tmp / c.name / "top.v").write_text(c.design.verilog)
+        lint(tmp / c.name / "top.v", c.design.top)
+    verilog, infos = wrap([c.design for c in cases], "suite")
+    (tmp / "suite.v").write_text(verilog)
+    runs = []
+    for c, info in zip(cases, infos, strict=True):
+        (tmp / c.name / "rtl.json").write_text(json.dumps(info, indent=1))
+        for k, g in enumerate(c.runs):
+            folder = tmp / c.name / f"run{k}"
+            g.save(folder / "convert")
+            write_stimuli(g, inputs(g, c.n, seed=k + 1), folder / "golden")
+            runs.append(
+                {
+                    "rtl_json": str(tmp / c.name / "rtl.json"),
+                    "stimuli": str(folder / "golden" / "stimuli.npz"),
+                    "graph_dir": str(folder / "convert"),
+                    "result": str(folder / "result.json"),
+                    "seed": k + 1,
+                }
+            )
+    (tmp / "suite.json").write_text(json.dumps(runs, indent=1))
+    env = {**os.environ, **check_simulator(sim)}
+    base = [sys.executable, "-m", "asicflow.rtl.cosim_run"]
+    common = ["--sim", sim, "--top", "suite", "--build-dir", str(tmp / "sim_build")]
+    res = subprocess.run(
+        [*base, "build", *common, "--source", str(tmp / "suite.v")],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert res.returncode == 0, (res.stdout + res.stderr)[-3000:]
+    res = subprocess.run(
+        [
+            *base,
+            "test",
+            *common,
+            "--test-dir",
+            str(tmp / "sim_run"),
+            "--testbench-dir",
+            str(TESTBENCH_DIR),
+            "--suite",
+            str(tmp / "suite.json"),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    (tmp / "sim.log").write_text(res.stdout + res.stderr)
+    missing = [r["result"] for r in runs if not Path(r["result"]).is_file()]
+    assert not missing, f"no result for {missing}; log {tmp / 'sim.log'}:\n{res.stdout[-3000:]}"
+    return [json.loads(Path(r["result"]).read_text()) for r in runs]
+
+
+def assert_clean(results: list[dict[str, Any]], n: int = 1000) -> None:
+    bad = [
+        f"{r['top']}: {r['mismatches']} mismatches, {r['first_mismatch']}; {r['divergence']}"
+        for r in results
+        if r["mismatches"] or not r["latency_constant"] or r["vectors"] < n
+    ]
+    assert not bad, "\n".join(bad)
+    for r in results:
+        assert r["latency_cycles"] == r["latency_expected"], r["top"]
+
+
+def reweighted(g: Graph, seed: int) -> Graph:
+    """``g`` with every parameter array redrawn over its type's whole range."""
+    rng = np.random.default_rng(seed)
+    h = copy.deepcopy(g)
+    for lay in h.layers:
+        for name, arr in lay.arrays().items():
+            t = lay.array_type(name)
+            setattr(lay, name, rng.integers(t.raw_min, t.raw_max + 1, size=arr.shape))
+    return h
+
+
+def ports_mlp() -> Graph:
+    g = random_mlp([16, 12, 6], seed=5, w_bits=6)
+    infer(g, reprogrammable=True)
+    return g
+
+
+@pytest.mark.tools
+def test_ports_mode_cosim_two_weight_sets(tmp_path: Path) -> None:
+    """weights="ports": params_in driven from the graph's arrays, then from a second random
+    weight set (over the full type ranges): 0 mismatches against each graph's golden model."""
+    g = ports_mlp()
+    design = generate(g, "ports_mlp", weights="ports")
+    info = design.info
+    assert info["params_width"] == sum(p["count"] * p["width"] for p in info["params"])
+    assert [(p["layer"], p["name"], p["offset"]) for p in info["params"]] == [
+        ("dense0", "weights", 0),
+        ("dense0", "bias", 16 * 12 * 6),
+        ("dense1", "weights", 16 * 12 * 6 + 12 * 6),
+        ("dense1", "bias", 16 * 12 * 6 + 12 * 6 + 12 * 6 * 6),
+    ]
+    assert info["ports"]["params_in"] == info["params_width"]
+    assert info["multipliers"] == 16 * 12 + 12 * 6  # no zero skipping
+    results = run_suite(tmp_path, [Case("ports_mlp", design, [g, reweighted(g, 1)])])
+    assert_clean(results)
+
+
+def reprogrammable(g: Graph) -> Graph:
+    h = copy.deepcopy(g)
+    infer(h, reprogrammable=True)
+    return h
+
+
+# weights as ports: one graph per kind with parameters (conv 2-D/1-D, depthwise, scale/shift,
+# dense behind a skip connection); the window/skip wiring is the constant designs' own
+ZOO_PORTS = ("conv2d_same_s2", "depthwise", "conv1d_same_s2", "scale_conv", "add_skip")
+
+
+@pytest.mark.tools
+def test_layer_zoo_cosim(tmp_path: Path) -> None:
+    """Every layer kind and edge case of ``layer_zoo`` (conv 1-D/2-D, padding on every border,
+    stride > 1, depthwise, pooling, reshape, scale/shift, add/concat skips, steps), constant
+    weights and weights as ports (two weight sets), in one Verilator build: 0 mismatches."""
+    cases = []
+    for name, g in layer_zoo():
+        cases.append(Case(name, generate(g, name), [g]))
+        if name not in ZOO_PORTS:
+            continue
+        h = reprogrammable(g)
+        cases.append(
+            Case(f"{name}_p", generate(h, f"{name}_p", weights="ports"), [h, reweighted(h, 7)])
+        )
+    results = run_suite(tmp_path, cases)
+    assert len(results) == len(layer_zoo()) + 2 * len(ZOO_PORTS)
+    assert_clean(results)
+
+
+def with_reuse(g: Graph, reuse: int | dict[str, int]) -> Graph:
+    h = copy.deepcopy(g)
+    for lay in h.layers:
+        if isinstance(lay, Dense | Conv):
+            lay.reuse = reuse if isinstance(reuse, int) else reuse.get(lay.name, 1)
+    return h
+
+
+def zoo_graph(name: str) -> Graph:
+    return dict(layer_zoo())[name]
+
+
+@pytest.mark.tools
+def test_reuse_cosim_with_backpressure(tmp_path: Path) -> None:
+    """Reuse 2/4/8: time-multiplexed multipliers, II = R, ready/valid with random
+    backpressure: 0 mismatches in every pass (stream, in_valid gaps, out_ready stalls)."""
+    mlp = random_mlp([16, 12, 5], seed=4, sparsity=0.3)
+    conv = zoo_graph("conv2d_same_s2")
+    skip = zoo_graph("add_skip")
+    cases = [
+        Case("mlp_r2", generate(with_reuse(mlp, 2), "mlp_r2"), [mlp]),
+        Case("mlp_r8", generate(with_reuse(mlp, 8), "mlp_r8"), [mlp]),
+        Case("conv_r4", generate(with_reuse(conv, {"conv0": 4, "dense0": 2}), "conv_r4"), [conv]),
+        Case("skip_r2", generate(with_reuse(skip, {"dense1": 2}), "skip_r2"), [skip]),
+        Case(
+            "rounded_r4",
+            generate(with_reuse(override_graph(), 4), "rounded_r4"),
+            [override_graph()],
+        ),
+    ]
+    pm = reprogrammable(mlp)
+    cases.append(
+        Case(
+            "mlp_r4_p",
+            generate(with_reuse(pm, 4), "mlp_r4_p", weights="ports"),
+            [pm, reweighted(pm, 3)],
+        )
+    )
+    pc = reprogrammable(zoo_graph("depthwise"))
+    cases.append(Case("dw_r2_p", generate(with_reuse(pc, 2), "dw_r2_p", weights="ports"), [pc]))
+    for c in cases:
+        info = c.design.info
+        r = max(info["reuse"].values())
+        assert info["ii"] == r and info["backpressure"]
+        assert info["ports"]["in_ready"] == info["ports"]["out_ready"] == 1
+    nz = sum(int(np.count_nonzero(lay.weights)) for lay in mlp.layers if isinstance(lay, Dense))
+    assert cases[0].design.info["multipliers"] <= nz // 2 + 12 + 5  # ceil per output
+    results = run_suite(tmp_path, cases)
+    assert_clean(results)
+    for r in results:
+        assert set(r["passes"]) == {"stream", "gaps", "backpressure"}
+        assert r["ii"] == max(
+            next(c for c in cases if c.design.top == r["top"]).design.info["reuse"].values()
+        )
+
+
+@pytest.mark.tools
+def test_cosim_names_perturbed_layer(tmp_path: Path) -> None:
+    """A design built with one weight changed (constant and reuse) fails against the golden
+    model, and the report names the layer and index where it first diverges."""
+    g = zoo_graph("add_skip")
+    bad = copy.deepcopy(g)
+    w = bad.layer("dense1").weights
+    w[0, 3] = w[0, 3] + 1 if w[0, 3] < 31 else w[0, 3] - 1
+    cases = [
+        Case("bad", generate(bad, "bad"), [g], n=50),
+        Case("bad_r4", generate(with_reuse(bad, 4), "bad_r4"), [g], n=50),
+    ]
+    results = run_suite(tmp_path, cases)
+    for r in results:
+        assert r["mismatches"] > 0
+        assert "layer 'dense1' (from Keras 'dense1'), stimulus 0, index 3" in r["divergence"], r[
+            "divergence"
+        ]

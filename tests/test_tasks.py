@@ -34,7 +34,7 @@ def test_implementation_takes_the_tmr_rtl_when_enabled(
 ) -> None:
     text = (ROOT / "flows" / "digits_mlp.yaml").read_text().replace("model: ../", f"model: {ROOT}/")
     f = tmp_path / "digits_mlp.yaml"
-    f.write_text(text + f"tmr: {{enabled: {str(enabled).lower()}}}\n")
+    f.write_text(text + f"options: {{tmr: {str(enabled).lower()}}}\n")
     for step in ("synth", "pnr"):
         deps = task_of(step, f)["file_dep"]
         assert any(d.endswith(f"digits_mlp/{source}/top.v") for d in deps), deps

@@ -21,7 +21,7 @@ import pytest
 from graphs import random_inputs, random_mlp
 
 from asicflow import tmr
-from asicflow.config import FlowConfig, TmrConfig
+from asicflow.config import FlowConfig, OptionsConfig
 from asicflow.errors import CheckFailed
 from asicflow.runner import run_tool
 from asicflow.steps.base import execute
@@ -116,7 +116,7 @@ def net(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, FlowConfig, dic
     graph.save(build / name / "convert")
     write_stimuli(graph, random_inputs(graph, 64), build / name / "golden")
     flow = FlowConfig(model=Path("unused.h5"), name=name, pdk_root=PDK_ROOT)
-    flow = dataclasses.replace(flow, tmr=TmrConfig(enabled=True))
+    flow = dataclasses.replace(flow, options=OptionsConfig(tmr=True))
     execute(RtlStep(), flow, build=build)
     metrics = execute(TmrStep(), flow, build=build)
     return build, flow, metrics
@@ -146,14 +146,14 @@ def test_synthesized_netlist_keeps_three_copies(
 ) -> None:
     build, flow, _ = net
     # The plain RTL (a flow folder holding a copy of rtl/, TMR off) ...
-    pflow = dataclasses.replace(flow, name="tmrnet_plain", tmr=TmrConfig(enabled=False))
+    pflow = dataclasses.replace(flow, name="tmrnet_plain", options=OptionsConfig(tmr=False))
     (build / "tmrnet_plain" / "rtl").mkdir(parents=True)
     for f in ("top.v", "rtl.json"):
         (build / "tmrnet_plain" / "rtl" / f).write_bytes(
             (build / "tmrnet" / "rtl" / f).read_bytes()
         )
     plain = execute(SynthStep(), pflow, build=build)
-    # ... and the TMR RTL, which synth takes from tmr/ because the flow has tmr.enabled.
+    # ... and the TMR RTL, which synth takes from tmr/ because the flow has options.tmr.
     hard = execute(SynthStep(), flow, build=build)
     assert hard["design__instance__count__flops"] == 3 * plain["design__instance__count__flops"]
     stat = json.loads((build / "tmrnet" / "synth" / "stat.json").read_text())

@@ -7,6 +7,9 @@ Reads its inputs from the environment (set by ``asicflow.rtl.cosim_run``):
 ``ASICFLOW_RESULT``    where to write the JSON result
 ``ASICFLOW_GRAPH_DIR`` optional: the IR folder (``convert/``), to name the first diverging layer
 ``ASICFLOW_SEED``      optional: seed of the random in_valid gaps of the second pass
+``ASICFLOW_PARAMS``    weights-as-inputs designs (``rtl.json`` ``params``): the raw parameter
+                       arrays driven on ``params_in`` (an npz keyed ``<layer>.<name>``, as
+                       ``weights.npz``); default: ``$ASICFLOW_GRAPH_DIR/weights.npz``
 
 The top's port protocol comes from ``rtl.json`` ``port_map`` (role -> port name; absent: the
 native valid interface ``clk``/``rst``/``in_valid``/``in_data``/``out_valid``/``out_data``):
@@ -34,10 +37,13 @@ from typing import Any
 import cocotb
 import numpy as np
 from cocotb.clock import Clock
+from cocotb.triggers import Timer
 
 from asicflow.hlstools import PROTOCOLS
+from asicflow.rtl.params import PARAMS_PORT, pack_params
 
 GAP_PROBABILITY = 0.3
+STALL_PROBABILITY = 0.3  # out_ready low (designs with backpressure, rtl.json "backpressure")
 NATIVE_PORTS: dict[str, Any] = PROTOCOLS["native_valid"]
 UNDECLARED_LATENCY_GUARD = 256  # cycles to wait for outputs when rtl.json declares no latency
 
@@ -73,24 +79,33 @@ def read(handle: Any) -> int | None:
         return None
 
 
+def handle(dut: Any, path: str) -> Any:
+    """A signal by name, or by a dotted path into sub-instances (``u_net.dense0_q``)."""
+    h = dut
+    for part in path.split("."):
+        h = getattr(h, part)
+    return h
+
+
 class Bench:
     def __init__(self, dut: Any, info: dict[str, Any]) -> None:
         self.dut = dut
         self.info = info
         ports = {**NATIVE_PORTS, **info.get("port_map", {})}
         self.ports = ports
-        self.clk = getattr(dut, ports["clk"])
-        self.rst = getattr(dut, ports["rst"])
+        self.clk = handle(dut, ports["clk"])
+        self.rst = handle(dut, ports["rst"])
         self.rst_active = int(ports["rst_active"])
-        self.in_valid = getattr(dut, ports["in_valid"])
-        self.in_data = getattr(dut, ports["in_data"])
-        self.out_valid = getattr(dut, ports["out_valid"])
-        self.out_data = getattr(dut, ports["out_data"])
-        self.in_ready = getattr(dut, ports["in_ready"]) if ports["in_ready"] else None
-        self.out_ready = getattr(dut, ports["out_ready"]) if ports["out_ready"] else None
+        self.in_valid = handle(dut, ports["in_valid"])
+        self.in_data = handle(dut, ports["in_data"])
+        self.out_valid = handle(dut, ports["out_valid"])
+        self.out_data = handle(dut, ports["out_data"])
+        self.in_ready = handle(dut, ports["in_ready"]) if ports["in_ready"] else None
+        self.out_ready = handle(dut, ports["out_ready"]) if ports["out_ready"] else None
         self.fe = self.clk.falling_edge
         declared = info.get("latency_cycles")
         self.latency = int(declared) if declared is not None else UNDECLARED_LATENCY_GUARD
+        self.ii = int(info.get("ii") or 1)
 
     async def reset(self) -> None:
         self.in_valid.value = 0
@@ -102,19 +117,38 @@ class Bench:
         self.rst.value = 1 - self.rst_active
         await self.fe
 
-    async def stream(self, packed: list[int], gaps: random.Random | None) -> dict[str, Any]:
-        """Drive all of ``packed``; outputs and the cycle each input/output was seen."""
+    async def stream(
+        self,
+        packed: list[int],
+        gaps: random.Random | None,
+        stalls: random.Random | None = None,
+    ) -> dict[str, Any]:
+        """Drive all of ``packed``; outputs and the cycle each input/output was transferred.
+
+        ``gaps``: random in_valid gaps; ``stalls``: random out_ready lows (backpressure; the
+        design's in_ready may depend on out_ready, so it is read 1 ns after out_ready is set).
+        """
         fe = self.fe
         in_data, in_valid, in_ready = self.in_data, self.in_valid, self.in_ready
-        out_valid, out_data = self.out_valid, self.out_data
+        out_valid, out_data, out_ready = self.out_valid, self.out_data, self.out_ready
         n = len(packed)
         outs: list[int | None] = []
         out_cycles: list[int] = []
         drive_cycles: list[int] = []
         cycle, k, valid = 0, 0, False
-        guard = self.latency + 16
+        guard = (self.latency + 16) * (1 if stalls is None else 8)
         start = time.perf_counter()
-        while len(outs) < n:
+        while True:
+            taken = True
+            if stalls is not None and out_ready is not None:
+                taken = stalls.random() >= STALL_PROBABILITY
+                out_ready.value = int(taken)
+                await Timer(1, unit="ns")
+            if cycle and out_valid.value == 1 and taken:
+                outs.append(read(out_data))
+                out_cycles.append(cycle)
+            if len(outs) >= n or (k == n and cycle - drive_cycles[-1] > guard):
+                break  # done, or outputs missing
             ready = in_ready is None or in_ready.value == 1
             want = k < n and ready and (gaps is None or gaps.random() >= GAP_PROBABILITY)
             if want:
@@ -128,15 +162,12 @@ class Bench:
                 valid = want
             await fe
             cycle += 1
-            if out_valid.value == 1:
-                outs.append(read(out_data))
-                out_cycles.append(cycle)
-            if k == n and cycle - drive_cycles[-1] > guard:
-                break  # outputs missing
         seconds = time.perf_counter() - start
         if valid:
             in_valid.value = 0
-        for _ in range(self.latency + 2):  # drain: nothing more may come out
+        if out_ready is not None:
+            out_ready.value = 1
+        for _ in range(self.latency + 2 * self.ii + 2):  # drain: nothing more may come out
             await fe
             cycle += 1
             if out_valid.value == 1:
@@ -151,26 +182,42 @@ class Bench:
         }
 
     async def probe(self, packed: int) -> dict[str, np.ndarray | None]:
-        """Replay one stimulus alone and read every layer's named signal at its cycle
-        (None for a signal holding X or Z)."""
+        """Replay one stimulus alone and read every layer's named signal at its cycle (counted
+        from the transfer; None for a signal holding X or Z)."""
         await self.reset()
         self.in_data.value = packed
         self.in_valid.value = 1
         got: dict[str, np.ndarray | None] = {}
         if not self.info["layers"]:
             return got  # tool RTL: no known per-layer signals
+        for _ in range(4 * self.ii + 4):  # wait for the transfer (in_ready)
+            if self.in_ready is None or self.in_ready.value == 1:
+                break
+            await self.fe
         for cycle in range(1, self.latency + 1):
             await self.fe
             self.in_valid.value = 0
             for p in self.info["layers"]:
                 if p["cycle"] == cycle:
-                    value = read(getattr(self.dut, p["signal"]))
+                    value = read(handle(self.dut, p["signal"]))
                     got[p["name"]] = (
                         None
                         if value is None
                         else unpack([value], p["size"], p["width"], p["signed"])[0]
                     )
         return got
+
+
+def drive_params(dut: Any, info: dict[str, Any], path: str | None) -> None:
+    """Hold ``params_in`` at the parameter arrays (weights-as-inputs designs only)."""
+    if not info.get("params_width"):
+        return
+    if path is None:
+        raise ValueError("a weights-as-inputs design needs parameter arrays (graph folder)")
+    with np.load(path) as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    port = info.get("port_map", {}).get("params_in", PARAMS_PORT)
+    handle(dut, port).value = pack_params(info["params"], arrays)
 
 
 def compare(name: str, run: dict[str, Any], y: np.ndarray, info: dict[str, Any]) -> dict[str, Any]:
@@ -220,7 +267,11 @@ def compare(name: str, run: dict[str, Any], y: np.ndarray, info: dict[str, Any])
 
 
 def divergence(
-    info: dict[str, Any], stim: dict[str, np.ndarray], s: int, got: dict[str, np.ndarray | None]
+    info: dict[str, Any],
+    stim: dict[str, np.ndarray],
+    s: int,
+    got: dict[str, np.ndarray | None],
+    graph_dir: str | None,
 ) -> str | None:
     """The first layer whose output differs for stimulus ``s`` (golden.first_divergence)."""
     expected: dict[str, np.ndarray] = {}
@@ -232,15 +283,16 @@ def divergence(
         value = got[name]
         if value is None:  # layers before it agree (else reported below): X/Z starts here
             unknown = f"layer '{name}', stimulus {s}: signal {p['signal']} holds X or Z"
-            return _first(expected, actual, s) or unknown
+            return _first(expected, actual, s, graph_dir) or unknown
         expected[name] = stim[f"layer.{name}"]
         actual[name] = expected[name].copy()
         actual[name][s] = value
-    return _first(expected, actual, s)
+    return _first(expected, actual, s, graph_dir)
 
 
-def _first(expected: dict[str, np.ndarray], actual: dict[str, np.ndarray], s: int) -> str | None:
-    graph_dir = os.environ.get("ASICFLOW_GRAPH_DIR")
+def _first(
+    expected: dict[str, np.ndarray], actual: dict[str, np.ndarray], s: int, graph_dir: str | None
+) -> str | None:
     if graph_dir and (Path(graph_dir) / "graph.json").is_file():
         from asicflow.golden import first_divergence
         from asicflow.ir import Graph
@@ -257,32 +309,45 @@ def _first(expected: dict[str, np.ndarray], actual: dict[str, np.ndarray], s: in
     return None
 
 
-@cocotb.test()
-async def network_matches_golden(dut: Any) -> None:
-    info = json.loads(Path(os.environ["ASICFLOW_RTL_JSON"]).read_text())
-    with np.load(os.environ["ASICFLOW_STIMULI"]) as npz:
+async def check(dut: Any, run: dict[str, Any], clock: bool) -> dict[str, Any]:
+    """Stream one stimulus set through one network (``run``: paths as in the environment
+    variables above) and return the result; write it to ``run["result"]``."""
+    info = json.loads(Path(run["rtl_json"]).read_text())
+    with np.load(run["stimuli"]) as npz:
         stim = {k: npz[k].astype(np.int64) for k in npz.files}
     x, y = stim["x"], stim["y"]
     packed = pack(x, int(info["input"]["width"]))
     bench = Bench(dut, info)
-    Clock(bench.clk, 10, unit="ns").start()
+    graph_dir = run.get("graph_dir")
+    params = run.get("params") or (str(Path(graph_dir) / "weights.npz") if graph_dir else None)
+    drive_params(dut, info, params)
+    if clock:
+        Clock(bench.clk, 10, unit="ns").start()
     await bench.reset()
 
-    stream = compare("stream", await bench.stream(packed, None), y, info)
-    seed = int(os.environ.get("ASICFLOW_SEED", "1"))
+    passes = {"stream": compare("stream", await bench.stream(packed, None), y, info)}
+    seed = int(run.get("seed", 1))
     await bench.reset()
-    gaps = compare("gaps", await bench.stream(packed, random.Random(seed)), y, info)
-
-    first = stream["first_mismatch"] or gaps["first_mismatch"]
+    passes["gaps"] = compare("gaps", await bench.stream(packed, random.Random(seed)), y, info)
+    if info.get("backpressure") and bench.out_ready is not None:
+        await bench.reset()
+        rng = random.Random(seed + 1)
+        passes["backpressure"] = compare(
+            "backpressure", await bench.stream(packed, rng, rng), y, info
+        )
+    stream = passes["stream"]
+    first = next((p["first_mismatch"] for p in passes.values() if p["first_mismatch"]), None)
     where = None
     if first is not None and first["stimulus"] < x.shape[0]:
         s = first["stimulus"]
-        where = divergence(info, stim, s, await bench.probe(packed[s]))
-    lat = {v for p in (stream, gaps) for v in (p["latency_min"], p["latency_max"]) if v is not None}
+        where = divergence(info, stim, s, await bench.probe(packed[s]), graph_dir)
+    timed = (passes["stream"], passes["gaps"])  # backpressure changes latency: not timed
+    lat = {v for p in timed for v in (p["latency_min"], p["latency_max"]) if v is not None}
     result = {
         "simulator": cocotb.SIM_NAME,
+        "top": info["top"],
         "vectors": int(x.shape[0]),
-        "mismatches": stream["mismatches"] + gaps["mismatches"],
+        "mismatches": sum(p["mismatches"] for p in passes.values()),
         "first_mismatch": first,
         "divergence": where,
         "latency_cycles": stream["latency_min"],
@@ -290,8 +355,39 @@ async def network_matches_golden(dut: Any) -> None:
         "latency_expected": bench.latency,
         "ii": stream["max_output_interval"] if stream["mismatches"] == 0 else None,
         "vectors_per_s": stream["vectors_per_s"],
-        "passes": {"stream": stream, "gaps": gaps},
+        "passes": passes,
     }
-    Path(os.environ["ASICFLOW_RESULT"]).write_text(json.dumps(result, indent=1) + "\n")
-    assert result["mismatches"] == 0, f"{result['mismatches']} mismatches: {first}; {where}"
-    assert len(lat) == 1, f"latency is not constant: {sorted(lat)}"
+    Path(run["result"]).write_text(json.dumps(result, indent=1) + "\n")
+    return result
+
+
+@cocotb.test()
+async def network_matches_golden(dut: Any) -> None:
+    """One network (``ASICFLOW_RTL_JSON`` ...) or a suite of networks in one top
+    (``ASICFLOW_SUITE``: a JSON list of runs ``{rtl_json, stimuli, graph_dir, params, result,
+    seed}``, checked one after the other in one simulation)."""
+    suite = os.environ.get("ASICFLOW_SUITE")
+    if suite:
+        runs = json.loads(Path(suite).read_text())
+    else:
+        runs = [
+            {
+                "rtl_json": os.environ["ASICFLOW_RTL_JSON"],
+                "stimuli": os.environ["ASICFLOW_STIMULI"],
+                "graph_dir": os.environ.get("ASICFLOW_GRAPH_DIR"),
+                "params": os.environ.get("ASICFLOW_PARAMS"),
+                "result": os.environ["ASICFLOW_RESULT"],
+                "seed": int(os.environ.get("ASICFLOW_SEED", "1")),
+            }
+        ]
+    failures = []
+    for k, run in enumerate(runs):
+        result = await check(dut, run, clock=k == 0)
+        if result["mismatches"]:
+            failures.append(
+                f"{result['top']}: {result['mismatches']} mismatches: "
+                f"{result['first_mismatch']}; {result['divergence']}"
+            )
+        elif not result["latency_constant"]:
+            failures.append(f"{result['top']}: latency is not constant")
+    assert not failures, "\n".join(failures)

@@ -1,6 +1,6 @@
 """cocotb fault-injection campaign: single-event upsets while streaming golden stimuli.
 
-Inputs from the environment (set by ``asicflow.fault_run``):
+Inputs from the environment (set by ``asicflow.cocotb_run``, started by ``asicflow.tmr.campaign``):
 
 ``ASICFLOW_STIMULI``  ``golden/stimuli.npz`` (raw ``x``, golden ``y``)
 ``ASICFLOW_FAULTS``   JSON: ``mode`` (``tmr``: flip one replica; ``plain``: flip the register),

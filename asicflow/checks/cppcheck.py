@@ -11,7 +11,7 @@ compile-time constants).
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -59,6 +59,22 @@ STD_DYNAMIC = frozenset(
     }
 )
 COMPARISONS = frozenset({"<", "<=", ">", ">=", "!="})
+# Binary operators a compile-time bound may use (C semantics: division truncates to zero).
+_ARITHMETIC: dict[str, Callable[[int, int], int]] = {
+    "+": lambda x, y: x + y,
+    "-": lambda x, y: x - y,
+    "*": lambda x, y: x * y,
+    "/": lambda x, y: int(x / y),
+    "%": lambda x, y: x - int(x / y) * y,
+    "<<": lambda x, y: x << y,
+    ">>": lambda x, y: x >> y,
+    "<": lambda x, y: int(x < y),
+    ">": lambda x, y: int(x > y),
+    "<=": lambda x, y: int(x <= y),
+    ">=": lambda x, y: int(x >= y),
+    "==": lambda x, y: int(x == y),
+    "!=": lambda x, y: int(x != y),
+}
 
 
 def argv(
@@ -153,7 +169,29 @@ class _Dump:
                 return int(t.get("str", "").rstrip("uUlL"), 0)
             except ValueError:
                 return None
-        return None
+        return self._constant_expression(t)
+
+    def _constant_expression(self, t: ET.Element) -> int | None:
+        """Integer arithmetic and ``?:`` over constants, as the template instances of the
+        kernels leave them (``p < 4 * 5``, ``i < (false ? 1 : 3)``), which cppcheck's value
+        flow does not always fold."""
+        s = t.get("str", "")
+        if s in ("true", "false"):
+            return int(s == "true")
+        a, b = self.tok(t.get("astOperand1")), self.tok(t.get("astOperand2"))
+        if s == "?" and b is not None and b.get("str") == ":":
+            cond = self.known_int(a)
+            if cond is None:
+                return None
+            return self.known_int(self.tok(b.get("astOperand1" if cond else "astOperand2")))
+        if s == "(" and a is not None and b is None:  # parenthesised expression
+            return self.known_int(a)
+        if s not in _ARITHMETIC or a is None or b is None:
+            return None
+        x, y = self.known_int(a), self.known_int(b)
+        if x is None or y is None or (s in ("/", "%") and y == 0) or (s in ("<<", ">>") and y < 0):
+            return None
+        return _ARITHMETIC[s](x, y)
 
 
 def _dumps(path: Path) -> Iterator[_Dump]:

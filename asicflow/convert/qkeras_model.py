@@ -1,13 +1,15 @@
 """QKeras model -> IR. Imports TensorFlow: only the ``convert`` step loads this module.
 
-Weights come from QKeras's own quantizers (``kq(w)``), never from a re-derivation of its
-rounding; activation quantizers map to ac_fixed types with ``AC_RND_CONV`` (QKeras rounds
-half to even, as ``tf.round``) and ``AC_SAT`` (``AC_SAT_SYM`` when symmetric).
+The model is walked as a DAG (Keras's layer order is topological); each Keras layer maps to
+zero (Dropout, linear activation, Flatten of a flat tensor...), one or two IR layers, and its
+output is *tapped* (compared with the golden model) wherever an IR layer computes exactly it.
+Weights come from QKeras's own quantizers (``q(w)``), never from a re-derivation of its
+rounding (:mod:`asicflow.convert.quantizers`); activation quantizers become ac_fixed casts or
+staircases evaluated by QKeras itself.
 """
 
 from __future__ import annotations
 
-import itertools
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,16 +21,49 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import numpy as np
 import numpy.typing as npt
 
+from asicflow.convert import quantizers as qz
 from asicflow.convert.names import identifier
 from asicflow.errors import AsicflowError, UnsupportedModel
-from asicflow.fixed import FixedType, raw_of_exact
-from asicflow.ir import Activation, Dense, Graph, Input, Layer
+from asicflow.fixed import FixedType, IntArray, for_raw_range
+from asicflow.ir import (
+    Activation,
+    Add,
+    Concat,
+    Conv,
+    Dense,
+    Graph,
+    Input,
+    Layer,
+    Pool,
+    Reshape,
+    ScaleShift,
+    Steps,
+    conv_out_len,
+    same_padding,
+)
+from asicflow.precision import Override, infer
 
 SUPPORTED = (
-    "InputLayer; QActivation(quantized_bits | quantized_relu); QDense with quantized_bits "
-    "kernel and bias quantizers (alpha=1) and activation linear/relu/quantizer; "
-    "Activation('relu' | 'linear'); Dropout (identity); a trailing softmax (dropped)"
+    "InputLayer; QActivation; QDense; QConv1D, QConv2D (strides, 'same'/'valid', no "
+    "dilation); QDepthwiseConv2D (depth_multiplier 1); MaxPooling1D/2D, AveragePooling1D/2D "
+    "and GlobalMax/AveragePooling (power-of-two window counts); Flatten; Reshape; "
+    "QBatchNormalization/BatchNormalization with exactly representable scale and shift; Add; "
+    "Concatenate (last axis); Activation('relu' | 'linear'); Dropout (identity); a trailing "
+    "softmax (dropped). Quantizers: " + qz.SUPPORTED_QUANTIZERS
 )
+
+CONV_CLASSES = ("QConv1D", "QConv2D", "QDepthwiseConv2D")
+POOL_CLASSES = {
+    "MaxPooling1D": "max",
+    "MaxPooling2D": "max",
+    "AveragePooling1D": "avg",
+    "AveragePooling2D": "avg",
+    "GlobalMaxPooling1D": "max",
+    "GlobalMaxPooling2D": "max",
+    "GlobalAveragePooling1D": "avg",
+    "GlobalAveragePooling2D": "avg",
+}
+IDENTITY_CLASSES = ("Dropout", "SpatialDropout1D", "SpatialDropout2D", "GaussianNoise")
 
 
 @dataclass
@@ -38,6 +73,8 @@ class Conversion:
     taps: dict[str, str] = field(default_factory=dict)
     # The model's own input quantizer (None: the flow's input_type quantizes).
     input_quantizer: Callable[[Any], Any] | None = None
+    # The model's input shape without the batch axis (Keras layout).
+    input_shape: tuple[int, ...] = ()
 
 
 def load_model(path: Path) -> Any:
@@ -49,217 +86,614 @@ def load_model(path: Path) -> Any:
         raise AsicflowError(f"cannot load QKeras model {path}: {exc}") from None
 
 
-def _describe(q: Any) -> str:
-    return str(q) if hasattr(q, "get_config") else repr(q)
-
-
 def activation_type(q: Any, where: str) -> tuple[bool, FixedType]:
-    """(relu, output type) of a QKeras activation quantizer."""
-    cls = type(q).__name__
-    cfg = q.get_config() if hasattr(q, "get_config") else {}
-    if cfg.get("use_stochastic_rounding"):
+    """(relu, output type) of a QKeras activation quantizer that is an ac_fixed cast."""
+    qz.check_activation(q, where)
+    t = qz.cast_type(q)
+    if t is None:
+        raise UnsupportedModel(f"{where}: {qz.describe(q)} is not a fixed-point cast")
+    return t
+
+
+def ir_shape(keras_shape: Any) -> tuple[int, ...]:
+    """IR shape of a Keras output shape (batch axis dropped): flat -> (), 1-D (L, C) ->
+    (1, L, C), 2-D (H, W, C) unchanged."""
+    dims = tuple(int(d) for d in keras_shape[1:])
+    if len(dims) == 1:
+        return ()
+    if len(dims) == 2:
+        return (1, *dims)
+    return dims
+
+
+def _inbound(layer: Any) -> list[Any]:
+    nodes = layer._inbound_nodes
+    if len(nodes) != 1:
         raise UnsupportedModel(
-            f"{where}: {_describe(q)} uses stochastic rounding, which has "
-            "no exact hardware equivalent. Supported: " + SUPPORTED
+            f"layer '{layer.name}' ({type(layer).__name__}) is used {len(nodes)} times: "
+            "shared layers are not supported"
         )
-    if float(cfg.get("qnoise_factor", 1.0)) != 1.0:
-        raise UnsupportedModel(f"{where}: {_describe(q)} has qnoise_factor != 1")
-    if cls == "quantized_bits":
-        if cfg["alpha"] not in (None, 1, 1.0):
-            raise UnsupportedModel(
-                f"{where}: {_describe(q)} has alpha={cfg['alpha']!r}; activations need alpha=1"
+    inb = nodes[0].inbound_layers
+    return list(inb) if isinstance(inb, list | tuple) else [inb]
+
+
+def _pairs(v: Any, n: int) -> tuple[int, int]:
+    t = tuple(int(a) for a in (v if isinstance(v, list | tuple) else [v] * n))
+    return (1, t[0]) if len(t) == 1 else (t[0], t[1])
+
+
+def _pow2(v: npt.NDArray[np.float64]) -> bool:
+    """Every value zero or a (signed) power of two."""
+    a = np.abs(v[v != 0])
+    return bool(np.all(np.exp2(np.round(np.log2(a))) == a)) if a.size else True
+
+
+def _reduce(raw: IntArray, frac: int) -> tuple[IntArray, int]:
+    """Drop common trailing zero bits (a coarser grid holding the same values)."""
+    raw = raw.copy()
+    while raw.size and np.any(raw) and np.all(raw % 2 == 0):
+        raw //= 2
+        frac -= 1
+    return raw, frac
+
+
+class _Walker:
+    """Builds the IR while walking the Keras layers."""
+
+    def __init__(
+        self,
+        model: Any,
+        name: str,
+        input_type: FixedType | None,
+        overrides: dict[str, Override],
+        reprogrammable: bool,
+    ) -> None:
+        self.model = model
+        self.input_type = input_type
+        self.overrides = overrides
+        self.reprogrammable = reprogrammable
+        self.taken: set[str] = set()
+        self.out: list[Layer] = []
+        self.conv = Conversion(Graph(name, self.out, []), {})
+        self.conv.input_shape = tuple(int(d) for d in model.input_shape[1:])
+        self.alias: dict[str, str | None] = {}  # Keras layer -> IR layer with its output
+        self.last_keras = model.layers[-1].name
+        self.consumed: dict[str, int] = {}  # IR layer -> number of IR consumers so far
+
+    # -- helpers ---------------------------------------------------------------------------
+    @property
+    def notes(self) -> list[str]:
+        return self.conv.graph.notes
+
+    def ir(self, name: str) -> Layer:
+        return next(lay for lay in self.out if lay.name == name)
+
+    def emit(self, lay: Layer, inputs: list[str] | None = None) -> Layer:
+        """Append ``lay`` reading ``inputs`` (IR names; default: the previous layer)."""
+        if inputs is not None and not (
+            len(inputs) == 1 and self.out and inputs[0] == self.out[-1].name
+        ):
+            lay.inputs = list(inputs)
+        for src in lay.inputs or [self.out[-1].name] if self.out else []:
+            self.consumed[src] = self.consumed.get(src, 0) + 1
+        self.out.append(lay)
+        return lay
+
+    def src_of(self, layer: Any, where: str) -> list[str]:
+        names = []
+        for k in _inbound(layer):
+            if k.name not in self.alias:
+                self.visit(k)
+            ir_name = self.alias[k.name]
+            if ir_name is None:
+                raise UnsupportedModel(f"{where}: its input '{k.name}' is not in the hardware")
+            names.append(ir_name)
+        return names
+
+    def settle(self) -> None:
+        """Precision inference over the layers built so far (types of the newest layer)."""
+        names = {lay.name for lay in self.out}
+        ov = {k: v for k, v in self.overrides.items() if k in names}
+        infer(Graph(self.conv.graph.name, list(self.out)), ov, self.reprogrammable)
+
+    def tap(self, ir_name: str, keras_name: str) -> None:
+        self.conv.taps = {k: v for k, v in self.conv.taps.items() if k != ir_name}
+        self.conv.taps[ir_name] = keras_name
+
+    # -- elementwise -----------------------------------------------------------------------
+    def elementwise(self, act: Any, src: str, keras_name: str, where: str, last: bool) -> str:
+        """Apply an activation function or quantizer to IR layer ``src``; the new IR name."""
+        fn = qz.name_of(act) if act is not None else "linear"
+        prev = self.ir(src)
+        if fn == "linear":
+            return src
+        if fn == "relu" and not hasattr(act, "get_config"):
+            relu_lay = Activation(
+                identifier(keras_name, self.taken),
+                keras_name,
+                prev.size,
+                FixedType(1, 1),
+                shape=prev.shape,
+                relu=True,
+                derived=True,
             )
-        bits, integer, keep_neg = int(cfg["bits"]), int(cfg["integer"]), bool(cfg["keep_negative"])
-        if bits - keep_neg < 1:
-            raise UnsupportedModel(f"{where}: 1-bit {_describe(q)} (binary) is not supported yet")
-        ovf = "SAT_SYM" if cfg.get("symmetric") and keep_neg else "SAT"
-        return False, FixedType(bits, integer + keep_neg, keep_neg, "RND_CONV", ovf)
-    if cls == "quantized_relu":
-        if cfg.get("use_sigmoid") or float(cfg.get("negative_slope", 0.0)) != 0.0:
-            raise UnsupportedModel(
-                f"{where}: {_describe(q)} with use_sigmoid/negative_slope "
-                "is not supported yet. Supported: " + SUPPORTED
+            return self.emit(relu_lay, [src]).name
+        if fn == "softmax" and not hasattr(act, "get_config"):
+            if not last:
+                raise UnsupportedModel(
+                    f"{where}: activation 'softmax' is not supported (softmax only as the last "
+                    "layer). Supported: " + SUPPORTED
+                )
+            self.notes.append(
+                f"softmax of '{keras_name}' dropped from hardware: outputs are logits"
             )
-        if cfg.get("relu_upper_bound") is not None:
+            return src
+        if not hasattr(act, "get_config"):
             raise UnsupportedModel(
-                f"{where}: {_describe(q)} with relu_upper_bound is not supported"
+                f"{where}: activation '{fn}' is not supported. Supported: " + SUPPORTED
             )
-        return True, FixedType(int(cfg["bits"]), int(cfg["integer"]), False, "RND_CONV", "SAT")
-    raise UnsupportedModel(
-        f"{where}: quantizer {_describe(q)} is not supported. Supported: " + SUPPORTED
-    )
-
-
-def _weight_type(q: Any, where: str, what: str) -> FixedType:
-    if q is None:
-        raise UnsupportedModel(
-            f"{where}: no {what} quantizer (float {what}s are not supported; give the layer a "
-            f"quantized_bits {what}_quantizer). Supported: " + SUPPORTED
+        qz.check_activation(act, where)
+        cast = qz.cast_type(act)
+        name = identifier(keras_name, self.taken)
+        if cast is not None:
+            relu, t = cast
+            lay: Layer = Activation(name, keras_name, prev.size, t, shape=prev.shape, relu=relu)
+            return self.emit(lay, [src]).name
+        self.settle()
+        lo, hi = prev.out_range
+        th, lv, t = qz.staircase(act, prev.out_type, lo, hi, where)
+        lay = Steps(name, keras_name, prev.size, t, shape=prev.shape, thresholds=th, levels=lv)
+        self.notes.append(
+            f"'{keras_name}': {qz.describe(act)} as a staircase of {len(th)} thresholds, "
+            f"evaluated by QKeras on every raw input in [{lo}, {hi}] of {prev.out_type.short()}"
         )
-    cfg = q.get_config()
-    if type(q).__name__ != "quantized_bits":
-        raise UnsupportedModel(
-            f"{where}: {what} quantizer {_describe(q)} is not supported; "
-            "use quantized_bits(bits, integer, alpha=1)"
-        )
-    if cfg["alpha"] not in (None, 1, 1.0):
-        raise UnsupportedModel(
-            f"{where}: {what} quantizer {_describe(q)} has "
-            f"alpha={cfg['alpha']!r}; only alpha=1 is supported"
-        )
-    if cfg.get("use_stochastic_rounding"):
-        raise UnsupportedModel(f"{where}: {what} quantizer {_describe(q)} uses stochastic rounding")
-    keep_neg = bool(cfg["keep_negative"])
-    return FixedType(int(cfg["bits"]), int(cfg["integer"]) + keep_neg, keep_neg)
+        return self.emit(lay, [src]).name
 
-
-def _quantized(
-    q: Any, w: npt.NDArray[np.float32], t: FixedType, where: str
-) -> npt.NDArray[np.int64]:
-    import tensorflow as tf
-
-    wq = np.asarray(q(tf.constant(w)).numpy(), np.float64)
-    try:
-        return raw_of_exact(wq, t.frac)
-    except ValueError:
-        raise UnsupportedModel(
-            f"{where}: quantized values of {_describe(q)} are not on the " f"grid of {t.short()}"
-        ) from None
-
-
-def _chain(model: Any) -> list[Any]:
-    """The model's layers as a single chain (each consumes the previous one's output)."""
-    layers = list(model.layers)
-    for prev, cur in itertools.pairwise(layers):
-        inbound = [n.inbound_layers for n in cur._inbound_nodes]
-        flat = [x for grp in inbound for x in (grp if isinstance(grp, list) else [grp])]
-        if flat and flat[0] is not prev:
+    # -- the walk --------------------------------------------------------------------------
+    def run(self) -> Conversion:
+        outputs = self.model.outputs
+        if len(outputs) != 1:
+            raise UnsupportedModel(f"the model has {len(outputs)} outputs; one is supported")
+        for layer in self.model.layers:
+            if layer.name not in self.alias:
+                self.visit(layer)
+        last = self.alias.get(self.last_keras)
+        if len(self.out) < 2 or last is None:
+            raise UnsupportedModel("the model has no layers asicflow can map to hardware")
+        if last != self.out[-1].name:
             raise UnsupportedModel(
-                f"layer '{cur.name}' ({type(cur).__name__}) does not follow '{prev.name}': only "
-                "feed-forward chains are supported for now"
+                f"the model's output '{self.last_keras}' is not its last computed layer"
             )
-    return layers
+        dangling = [lay.name for lay in self.out[:-1] if not self.consumed.get(lay.name)]
+        if dangling:
+            raise UnsupportedModel(f"layers {dangling} feed no output: one output is supported")
+        return self.conv
 
-
-def convert(model: Any, name: str, input_type: FixedType | None) -> Conversion:
-    """Map a QKeras model onto the IR (types before precision inference)."""
-    layers_in = _chain(model)
-    taken: set[str] = set()
-    out: list[Layer] = []
-    taps: dict[str, str] = {}
-    notes: list[str] = []
-    conv = Conversion(Graph(name, out, notes), taps)
-    n_features = int(np.prod(model.input_shape[1:]))
-    if len(model.input_shape) != 2:
-        raise UnsupportedModel(
-            f"model input shape {model.input_shape}: only flat (batch, "
-            "features) inputs are supported for now"
-        )
-
-    def prev_size() -> int:
-        return out[-1].size
-
-    def add_activation(relu: bool, t: FixedType | None, keras_name: str, tap: bool) -> None:
-        lay = Activation(
-            identifier(keras_name, taken),
-            keras_name,
-            prev_size(),
-            t or FixedType(1, 1),
-            relu=relu,
-            derived=t is None,
-        )
-        out.append(lay)
-        if tap:
-            taps[lay.name] = keras_name
-
-    for idx, layer in enumerate(layers_in):
+    def visit(self, layer: Any) -> None:
         cls = type(layer).__name__
         where = f"layer '{layer.name}' ({cls})"
-        last = idx == len(layers_in) - 1
+        last = layer.name == self.last_keras
         if cls == "InputLayer":
-            continue
-        if not out:  # the first real layer decides the input type
-            if cls == "QActivation":
-                relu, t = activation_type(layer.quantizer, where)
-                lay = Input(identifier(layer.name, taken), layer.name, n_features, t)
-                out.append(lay)
-                taps[lay.name] = layer.name
-                conv.input_quantizer = layer.quantizer
+            self.input_layer(layer)
+            return
+        srcs = self.src_of(layer, where)
+        handler = getattr(self, "do_" + cls, None)
+        if cls in CONV_CLASSES:
+            handler = self.do_conv
+        elif cls in POOL_CLASSES:
+            handler = self.do_pool
+        elif cls in ("QBatchNormalization", "BatchNormalization"):
+            handler = self.do_batchnorm
+        elif cls in IDENTITY_CLASSES:
+            self.alias[layer.name] = srcs[0]
+            return
+        if handler is None:
+            raise UnsupportedModel(f"{where} is not supported. Supported: " + SUPPORTED)
+        self.alias[layer.name] = handler(layer, srcs, where, last)
+
+    def input_layer(self, layer: Any) -> None:
+        shape = ir_shape(
+            layer.output_shape[0] if isinstance(layer.output_shape, list) else layer.output_shape
+        )
+        size = int(np.prod(self.conv.input_shape))
+        consumers = [n.outbound_layer for n in layer._outbound_nodes]
+        first = consumers[0] if len(consumers) == 1 else None
+        if first is not None and type(first).__name__ == "QActivation":
+            where = f"layer '{first.name}' (QActivation)"
+            qz.check_activation(first.quantizer, where)
+            cast = qz.cast_type(first.quantizer)
+            if cast is not None:
+                relu, t = cast
+                lay = Input(identifier(first.name, self.taken), first.name, size, t, shape=shape)
+                self.out.append(lay)
+                self.alias[layer.name] = self.alias[first.name] = lay.name
+                self.tap(lay.name, first.name)
+                self.conv.input_quantizer = first.quantizer
                 if relu:
-                    notes.append(
-                        f"input quantizer '{layer.name}' includes a ReLU: the hardware "
+                    self.notes.append(
+                        f"input quantizer '{first.name}' includes a ReLU: the hardware "
                         "input is unsigned"
                     )
-                continue
-            if input_type is None:
-                raise UnsupportedModel(
-                    f"the model has no input quantizer (first layer {where}): add a "
-                    "QActivation(quantized_bits(...)) at the input or set 'input_type' in the flow"
-                )
-            out.append(
-                Input(identifier("input", taken), "(flow input_type)", n_features, input_type)
+                return
+        if self.input_type is None:
+            what = f"layer '{first.name}' ({type(first).__name__})" if first else "several"
+            raise UnsupportedModel(
+                f"the model has no input quantizer (first layer {what}): add a "
+                "QActivation(quantized_bits(...)) at the input or set 'input_type' in the flow"
             )
-        if cls == "QActivation":
-            relu, t = activation_type(layer.quantizer, where)
-            add_activation(relu, t, layer.name, tap=True)
-        elif cls == "QDense":
-            kq, bq = layer.kernel_quantizer_internal, layer.bias_quantizer_internal
-            wt = _weight_type(kq, where, "kernel")
-            kernel = layer.get_weights()[0]
-            w = _quantized(kq, kernel, wt, where)
-            if layer.use_bias:
-                bt = _weight_type(bq, where, "bias")
-                b = _quantized(bq, layer.get_weights()[1], bt, where)
-            else:
-                bt, b = FixedType(1, 1), np.zeros(kernel.shape[1], np.int64)
-            dense = Dense(
-                identifier(layer.name, taken),
-                layer.name,
-                int(kernel.shape[1]),
-                FixedType(1, 1),
-                n_in=int(kernel.shape[0]),
-                weight_type=wt,
-                bias_type=bt,
-                weights=w,
-                bias=b,
+        lay = Input(
+            identifier("input", self.taken), "(flow input_type)", size, self.input_type, shape=shape
+        )
+        self.out.append(lay)
+        self.alias[layer.name] = lay.name
+
+    def do_QActivation(self, layer: Any, srcs: list[str], where: str, last: bool) -> str:
+        out = self.elementwise(layer.quantizer, srcs[0], layer.name, where, last)
+        if out != srcs[0]:
+            self.tap(out, layer.name)
+        return out
+
+    def do_Activation(self, layer: Any, srcs: list[str], where: str, last: bool) -> str:
+        fn = layer.get_config()["activation"]
+        if fn not in ("linear", "relu", "softmax"):
+            raise UnsupportedModel(
+                f"{where}: activation '{fn}' is not supported. Supported: " + SUPPORTED
             )
-            out.append(dense)
-            act = layer.activation
-            act_name = getattr(act, "__name__", type(act).__name__)
-            if act_name == "linear":
-                taps[dense.name] = layer.name
-            elif act_name == "relu":
-                add_activation(True, None, layer.name + "_relu", tap=False)
-                taps[out[-1].name] = layer.name
-            elif act_name == "softmax" and last:
-                taps[dense.name] = layer.name + ":logits"
-                notes.append(f"softmax of '{layer.name}' dropped from hardware: outputs are logits")
-            else:
-                relu, t = activation_type(act, f"{where} activation")
-                add_activation(relu, t, layer.name + "_act", tap=False)
-                taps[out[-1].name] = layer.name
-        elif cls == "Activation":
-            fn = layer.get_config()["activation"]
-            if fn == "linear":
-                continue
-            if fn == "relu":
-                add_activation(True, None, layer.name, tap=True)
-            elif fn == "softmax" and last:
-                notes.append(f"softmax '{layer.name}' dropped from hardware: outputs are logits")
-            else:
-                raise UnsupportedModel(
-                    f"{where}: activation '{fn}' is not supported"
-                    + (" (softmax only as the last layer)" if fn == "softmax" else "")
-                    + ". Supported: "
-                    + SUPPORTED
-                )
-        elif cls == "Dropout":
-            continue
+        out = self.elementwise(layer.activation, srcs[0], layer.name, where, last)
+        if out != srcs[0]:
+            self.tap(out, layer.name)
+        return out
+
+    def _layer_activation(self, layer: Any, ir_name: str, where: str, last: bool) -> str:
+        act = layer.activation
+        fn = qz.name_of(act)
+        out = self.elementwise(
+            act,
+            ir_name,
+            layer.name + "_act" if fn != "relu" else layer.name + "_relu",
+            f"{where} activation",
+            last,
+        )
+        if fn == "softmax" and not hasattr(act, "get_config"):
+            self.tap(ir_name, layer.name + ":logits")
         else:
-            raise UnsupportedModel(f"{where} is not supported. Supported: " + SUPPORTED)
-    if len(out) < 2:
-        raise UnsupportedModel("the model has no layers asicflow can map to hardware")
-    return conv
+            self.tap(out, layer.name)
+        return out
+
+    def _bias(self, layer: Any, where: str, n: int) -> tuple[IntArray, FixedType]:
+        if not layer.use_bias:
+            return np.zeros(n, np.int64), FixedType(1, 1)
+        return qz.weight_array(layer.bias_quantizer_internal, layer.bias.numpy(), where, "bias")
+
+    def do_QDense(self, layer: Any, srcs: list[str], where: str, last: bool) -> str:
+        prev = self.ir(srcs[0])
+        kernel = layer.kernel.numpy()
+        if len(layer.input_shape) != 2:
+            raise UnsupportedModel(
+                f"{where}: input shape {layer.input_shape}: Dense on a multi-dimensional "
+                "tensor is not supported (add a Flatten before it)"
+            )
+        if kernel.shape[0] != prev.size:
+            raise UnsupportedModel(f"{where}: expects {kernel.shape[0]} inputs, gets {prev.size}")
+        w, wt = qz.weight_array(layer.kernel_quantizer_internal, kernel, where, "kernel")
+        b, bt = self._bias(layer, where, kernel.shape[1])
+        dense = Dense(
+            identifier(layer.name, self.taken),
+            layer.name,
+            int(kernel.shape[1]),
+            FixedType(1, 1),
+            n_in=int(kernel.shape[0]),
+            weight_type=wt,
+            bias_type=bt,
+            weights=w,
+            bias=b,
+        )
+        self.emit(dense, srcs)
+        return self._layer_activation(layer, dense.name, where, last)
+
+    def do_conv(self, layer: Any, srcs: list[str], where: str, last: bool) -> str:
+        cls = type(layer).__name__
+        prev = self.ir(srcs[0])
+        cfg = layer.get_config()
+        one_d = cls == "QConv1D"
+        if cfg.get("data_format", "channels_last") != "channels_last":
+            raise UnsupportedModel(f"{where}: only channels_last data is supported")
+        if any(int(d) != 1 for d in np.ravel(cfg.get("dilation_rate", 1))):
+            raise UnsupportedModel(
+                f"{where}: dilation_rate {cfg['dilation_rate']} is not supported"
+            )
+        if int(cfg.get("groups", 1)) != 1:
+            raise UnsupportedModel(f"{where}: grouped convolution is not supported")
+        padding = cfg["padding"]
+        if padding not in ("same", "valid"):
+            raise UnsupportedModel(f"{where}: padding '{padding}' is not supported (same, valid)")
+        in_shape = ir_shape(layer.input_shape)
+        if len(in_shape) != 3:
+            raise UnsupportedModel(f"{where}: input shape {layer.input_shape} is not an image")
+        h, wd, c = in_shape
+        depthwise = cls == "QDepthwiseConv2D"
+        if depthwise:
+            if int(cfg.get("depth_multiplier", 1)) != 1:
+                raise UnsupportedModel(
+                    f"{where}: depth_multiplier {cfg['depth_multiplier']}: only 1 is supported"
+                )
+            kernel = layer.depthwise_kernel.numpy()
+            q = layer.depthwise_quantizer_internal
+        else:
+            kernel = layer.kernel.numpy()
+            q = layer.kernel_quantizer_internal
+        w, wt = qz.weight_array(q, kernel, where, "kernel")
+        if one_d:
+            w = w[None]
+        kh, kw = int(w.shape[0]), int(w.shape[1])
+        sh, sw = _pairs(layer.strides, 2 - one_d)
+        if one_d:
+            sh, sw = 1, sw
+        if padding == "same":
+            pad = (*same_padding(h, kh, sh), *same_padding(wd, kw, sw))
+        else:
+            pad = (0, 0, 0, 0)
+        f = c if depthwise else int(w.shape[3])
+        ho = conv_out_len(h, kh, sh, pad[0], pad[1])
+        wo = conv_out_len(wd, kw, sw, pad[2], pad[3])
+        if ir_shape(layer.output_shape) != (ho, wo, f):
+            raise UnsupportedModel(
+                f"{where}: output shape {layer.output_shape} differs from the computed "
+                f"{(ho, wo, f)}"
+            )
+        b, bt = self._bias(layer, where, f)
+        lay = Conv(
+            identifier(layer.name, self.taken),
+            layer.name,
+            ho * wo * f,
+            FixedType(1, 1),
+            shape=(ho, wo, f),
+            in_shape=(h, wd, c),
+            kernel=(kh, kw),
+            stride=(sh, sw),
+            pad=pad,
+            depthwise=depthwise,
+            filters=f,
+            weight_type=wt,
+            bias_type=bt,
+            weights=w.astype(np.int64),
+            bias=b,
+        )
+        if prev.size != h * wd * c:
+            raise UnsupportedModel(f"{where}: expects {h * wd * c} inputs, gets {prev.size}")
+        self.emit(lay, srcs)
+        return self._layer_activation(layer, lay.name, where, last)
+
+    def do_pool(self, layer: Any, srcs: list[str], where: str, last: bool) -> str:
+        cls = type(layer).__name__
+        op = POOL_CLASSES[cls]
+        in_shape = ir_shape(layer.input_shape)
+        if len(in_shape) != 3:
+            raise UnsupportedModel(f"{where}: input shape {layer.input_shape} is not an image")
+        h, wd, c = in_shape
+        cfg = layer.get_config()
+        if cfg.get("data_format", "channels_last") != "channels_last":
+            raise UnsupportedModel(f"{where}: only channels_last data is supported")
+        if cls.startswith("Global"):
+            pool, stride, padding = (h, wd), (1, 1), "valid"
+        else:
+            one_d = cls.endswith("1D")
+            pool = _pairs(cfg["pool_size"], 1 if one_d else 2)
+            stride = _pairs(cfg["strides"] or cfg["pool_size"], 1 if one_d else 2)
+            padding = cfg["padding"]
+        if padding == "same":
+            pad = (*same_padding(h, pool[0], stride[0]), *same_padding(wd, pool[1], stride[1]))
+        else:
+            pad = (0, 0, 0, 0)
+        ho = conv_out_len(h, pool[0], stride[0], pad[0], pad[1])
+        wo = conv_out_len(wd, pool[1], stride[1], pad[2], pad[3])
+        lay = Pool(
+            identifier(layer.name, self.taken),
+            layer.name,
+            ho * wo * c,
+            FixedType(1, 1),
+            shape=(ho, wo, c),
+            op=op,
+            in_shape=(h, wd, c),
+            pool=pool,
+            stride=stride,
+            pad=pad,
+        )
+        if op == "avg":
+            counts = sorted(set(lay.counts().tolist()))
+            if any(n & (n - 1) for n in counts):
+                raise UnsupportedModel(
+                    f"{where}: averages over {counts} elements; only power-of-two window "
+                    "counts (padding included) divide exactly by a shift"
+                )
+        self.emit(lay, srcs)
+        self.tap(lay.name, layer.name)
+        return lay.name
+
+    def do_Flatten(self, layer: Any, srcs: list[str], where: str, last: bool) -> str:
+        return self._reshape(layer, srcs)
+
+    def do_Reshape(self, layer: Any, srcs: list[str], where: str, last: bool) -> str:
+        return self._reshape(layer, srcs)
+
+    def _reshape(self, layer: Any, srcs: list[str]) -> str:
+        prev = self.ir(srcs[0])
+        shape = ir_shape(layer.output_shape)
+        if prev.dims == (shape or (prev.size,)):
+            return srcs[0]
+        lay = Reshape(
+            identifier(layer.name, self.taken), layer.name, prev.size, prev.out_type, shape=shape
+        )
+        self.emit(lay, srcs)
+        self.tap(lay.name, layer.name)
+        return lay.name
+
+    def do_Add(self, layer: Any, srcs: list[str], where: str, last: bool) -> str:
+        prev = self.ir(srcs[0])
+        if any(self.ir(s).size != prev.size for s in srcs):
+            raise UnsupportedModel(f"{where}: inputs of different sizes (no broadcasting)")
+        lay = Add(
+            identifier(layer.name, self.taken),
+            layer.name,
+            prev.size,
+            FixedType(1, 1),
+            shape=ir_shape(layer.output_shape),
+        )
+        self.emit(lay, srcs)
+        lay.inputs = list(srcs)
+        self.tap(lay.name, layer.name)
+        return lay.name
+
+    def do_Concatenate(self, layer: Any, srcs: list[str], where: str, last: bool) -> str:
+        rank = len(layer.output_shape) - 1
+        axis = int(layer.get_config()["axis"])
+        if axis not in (-1, rank):
+            raise UnsupportedModel(f"{where}: concatenation along axis {axis}: only the last axis")
+        shape = ir_shape(layer.output_shape)
+        size = int(np.prod(layer.output_shape[1:]))
+        lay = Concat(
+            identifier(layer.name, self.taken), layer.name, size, FixedType(1, 1), shape=shape
+        )
+        self.emit(lay, srcs)
+        lay.inputs = list(srcs)
+        self.tap(lay.name, layer.name)
+        return lay.name
+
+    def do_batchnorm(self, layer: Any, srcs: list[str], where: str, last: bool) -> str:
+        import tensorflow as tf
+
+        prev = self.ir(srcs[0])
+        cfg = layer.get_config()
+        axis = cfg["axis"]
+        axis = axis[0] if isinstance(axis, list | tuple) else axis
+        if len(np.ravel(cfg["axis"])) != 1 or int(axis) not in (-1, len(layer.input_shape) - 1):
+            raise UnsupportedModel(
+                f"{where}: batch norm over axis {cfg['axis']}: only the last axis"
+            )
+        scale, offset = _bn_affine(layer)
+        c = prev.channels
+        if scale.shape != (c,):
+            raise UnsupportedModel(f"{where}: {scale.shape} parameters for {c} channels")
+        what = "scale gamma/sqrt(variance + epsilon)"
+        try:
+            fs = qz.grid_frac(scale, where, what, limit=24)
+            ft = qz.grid_frac(offset, where, "shift beta - mean * scale", limit=24)
+        except UnsupportedModel as exc:
+            raise UnsupportedModel(
+                f"{exc}: batch norm becomes exact hardware only with exactly representable "
+                "parameters (e.g. QBatchNormalization with power-of-two quantizers and "
+                "epsilon=0), or fold it into the weights before quantization-aware training"
+            ) from None
+        s_raw = np.round(scale * 2.0**fs).astype(np.int64)
+        t_raw = np.round(offset * 2.0**ft).astype(np.int64)
+        del tf
+        folded = self._fold(layer, prev, s_raw, fs, t_raw, ft) if _pow2(scale) else None
+        if folded is not None:
+            return self._exact_in_float32(folded, where)
+        st = for_raw_range(min(int(s_raw.min()), 0), max(int(s_raw.max()), 0), fs)
+        bt = for_raw_range(min(int(t_raw.min()), 0), max(int(t_raw.max()), 0), ft)
+        lay = ScaleShift(
+            identifier(layer.name, self.taken),
+            layer.name,
+            prev.size,
+            FixedType(1, 1),
+            shape=prev.shape,
+            scale_type=st,
+            bias_type=bt,
+            scale=s_raw,
+            bias=t_raw,
+        )
+        self.emit(lay, srcs)
+        self.tap(lay.name, layer.name)
+        return self._exact_in_float32(lay.name, where)
+
+    def _exact_in_float32(self, name: str, where: str) -> str:
+        """A batch norm is exact only if QKeras's float32 ``x * scale + shift`` is."""
+        self.settle()
+        lay = self.ir(name)
+        acc = getattr(lay, "accum", None)
+        if acc is not None and acc.width > qz.FLOAT32_BITS:
+            raise UnsupportedModel(
+                f"{where}: x * scale + shift needs {acc.width} bits ({acc.short()}); "
+                f"QKeras computes it in float32 ({qz.FLOAT32_BITS}-bit mantissa) and rounds, "
+                "so no exact hardware matches it: not supported (use parameters with fewer "
+                "bits, e.g. QBatchNormalization with power-of-two quantizers and epsilon=0)"
+            )
+        return name
+
+    def _fold(
+        self, layer: Any, prev: Layer, s: IntArray, fs: int, t: IntArray, ft: int
+    ) -> str | None:
+        """Fold a power-of-two batch norm into the Dense/Conv just before it (exact: QKeras's
+        float32 result is x.W*s + (b*s + t) either way); None when that is not possible."""
+        if not isinstance(prev, Dense | Conv) or self.out[-1] is not prev:
+            return None
+        inb = _inbound(layer)[0]
+        if inb.name != prev.source or len(inb._outbound_nodes) != 1:
+            return None
+        act = getattr(inb, "activation", None)
+        if act is not None and qz.name_of(act) != "linear":
+            return None
+        if isinstance(prev, Conv) and prev.depthwise:
+            w = prev.weights * s[None, None, :, None]
+        else:
+            w = prev.weights * s  # last axis is the output channel
+        fw = prev.weight_type.frac + fs
+        fb = max(prev.bias_type.frac + fs, ft)
+        b = (prev.bias * s << (fb - prev.bias_type.frac - fs)) + (t << (fb - ft))
+        w, fw = _reduce(w, fw)
+        b, fb = _reduce(b, fb)
+        wt = for_raw_range(min(int(w.min()), 0), max(int(w.max()), 0), fw)
+        bt = for_raw_range(min(int(b.min()), 0), max(int(b.max()), 0), fb)
+        if max(wt.width, bt.width) > qz.FLOAT32_BITS:
+            return None
+        prev.weights, prev.weight_type, prev.bias, prev.bias_type = w, wt, b, bt
+        self.tap(prev.name, layer.name)
+        self.notes.append(
+            f"batch norm '{layer.name}' folded into '{prev.source}' (power-of-two scales): "
+            f"weights {wt.short()}, bias {bt.short()}"
+        )
+        return prev.name
+
+
+def _bn_affine(layer: Any) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """(scale, offset) per channel exactly as TensorFlow's batch_normalization computes them
+    in float32: inv = rsqrt(var + eps) * gamma, offset = beta - mean * inv."""
+    import tensorflow as tf
+
+    def q(name: str, value: Any) -> Any:
+        quant = getattr(layer, f"{name}_quantizer_internal", None)
+        return (
+            quant(value)
+            if quant is not None and getattr(layer, f"{name}_quantizer", None)
+            else value
+        )
+
+    c = int(layer.moving_mean.shape[0])
+    gamma = q("gamma", layer.gamma) if layer.scale else tf.ones(c)
+    beta = q("beta", layer.beta) if layer.center else tf.zeros(c)
+    mean = q("mean", layer.moving_mean)
+    var = q("variance", layer.moving_variance)
+    inv = tf.math.rsqrt(tf.cast(var, tf.float32) + layer.epsilon) * tf.cast(gamma, tf.float32)
+    off = tf.cast(beta, tf.float32) - tf.cast(mean, tf.float32) * inv
+    return np.asarray(inv.numpy(), np.float64), np.asarray(off.numpy(), np.float64)
+
+
+def convert(
+    model: Any,
+    name: str,
+    input_type: FixedType | None,
+    overrides: dict[str, Override] | None = None,
+    reprogrammable: bool = False,
+) -> Conversion:
+    """Map a QKeras model onto the IR. Precision inference runs while converting (staircase
+    quantizers need their input's range); run :func:`asicflow.precision.infer` again after."""
+    return _Walker(model, name, input_type, overrides or {}, reprogrammable).run()
+
+
+def model_inputs(model: Any, x: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+    """Flat stimuli reshaped to the model's input shape."""
+    return np.asarray(x, np.float32).reshape(len(x), *model.input_shape[1:])
 
 
 def reference_outputs(
@@ -268,22 +702,24 @@ def reference_outputs(
     """QKeras's own output for every tapped IR layer (softmax-dropped logits included)."""
     import tensorflow as tf
 
+    x = model_inputs(model, x)
     names: list[str] = []
     tensors = []
     for ir_name, keras_name in conv.taps.items():
-        lname = keras_name.split(":")[0]
-        layer = model.get_layer(lname)
-        if keras_name.endswith(":logits"):  # recompute the layer without its softmax
+        if keras_name.endswith(":logits"):  # recomputed below without the softmax
             continue
         names.append(ir_name)
-        tensors.append(layer.output)
-    sub = tf.keras.Model(model.input, tensors)
-    preds = sub.predict(x, batch_size=1024, verbose=0)
-    if not isinstance(preds, list):
-        preds = [preds]
-    out = {
-        n: np.asarray(p, np.float32).reshape(len(x), -1) for n, p in zip(names, preds, strict=False)
-    }
+        tensors.append(model.get_layer(keras_name).output)
+    out: dict[str, np.ndarray] = {}
+    if tensors:
+        sub = tf.keras.Model(model.input, tensors)
+        preds = sub.predict(x, batch_size=1024, verbose=0)
+        if not isinstance(preds, list):
+            preds = [preds]
+        out = {
+            n: np.asarray(p, np.float32).reshape(len(x), -1)
+            for n, p in zip(names, preds, strict=True)
+        }
     for ir_name, keras_name in conv.taps.items():
         if keras_name.endswith(":logits"):
             layer = model.get_layer(keras_name.split(":")[0])
@@ -293,23 +729,30 @@ def reference_outputs(
             logits = tf.keras.backend.dot(tf.constant(pre), k)
             if layer.use_bias:
                 logits = tf.keras.backend.bias_add(logits, bq(tf.constant(layer.get_weights()[1])))
-            out[ir_name] = np.asarray(logits, np.float32)
+            out[ir_name] = np.asarray(logits, np.float32).reshape(len(x), -1)
     return out
 
 
-def float_forward(model: Any, x: npt.NDArray[np.float32]) -> npt.NDArray[np.float64]:
-    """The same network with every quantizer switched off (float weights and activations)."""
+def float_forward(model: Any, x: npt.NDArray[np.float32]) -> npt.NDArray[np.float64] | None:
+    """The same network with every quantizer switched off (float weights and activations);
+    None for models other than Dense/activation chains."""
     h = np.asarray(x, np.float64)
     for layer in model.layers:
         cls = type(layer).__name__
         if cls == "QDense":
             ws = layer.get_weights()
             h = h @ ws[0] + (ws[1] if layer.use_bias else 0.0)
-            act = getattr(layer.activation, "__name__", type(layer.activation).__name__)
+            act = qz.name_of(layer.activation)
             if act in ("relu", "quantized_relu"):
                 h = np.maximum(h, 0)
-        elif cls == "QActivation" and type(layer.quantizer).__name__ == "quantized_relu":
-            h = np.maximum(h, 0)
-        elif cls == "Activation" and layer.get_config()["activation"] == "relu":
-            h = np.maximum(h, 0)
+        elif cls == "QActivation":
+            if qz.name_of(layer.quantizer) == "quantized_relu":
+                h = np.maximum(h, 0)
+            elif qz.name_of(layer.quantizer) != "quantized_bits":
+                return None
+        elif cls == "Activation":
+            if layer.get_config()["activation"] == "relu":
+                h = np.maximum(h, 0)
+        elif cls not in ("InputLayer", *IDENTITY_CLASSES):
+            return None
     return h

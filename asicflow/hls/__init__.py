@@ -1,7 +1,15 @@
 """HLS C++ generation (IR -> ac_fixed C++ project) and C simulation helpers."""
 
 from asicflow.hls.cxx import ac_include_dir, ac_version, compile_argv, read_trace
-from asicflow.hls.writer import Project, kernel_headers, read_project, templates, write_project
+from asicflow.hls.writer import (
+    Project,
+    kernel_headers,
+    loops,
+    read_project,
+    templates,
+    write_params,
+    write_project,
+)
 
 __all__ = [
     "Project",
@@ -9,8 +17,10 @@ __all__ = [
     "ac_version",
     "compile_argv",
     "kernel_headers",
+    "loops",
     "read_project",
     "read_trace",
     "templates",
+    "write_params",
     "write_project",
 ]

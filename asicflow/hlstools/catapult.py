@@ -21,8 +21,9 @@ import jinja2
 
 from asicflow.config import FlowConfig
 from asicflow.errors import ConfigError, ToolFailed
+from asicflow.hls import loops
 from asicflow.hlstools import SRC_DIR, ToolRtl, find_tool, tool_info
-from asicflow.ir import Dense, Graph
+from asicflow.ir import Graph
 from asicflow.pdk import resolve_pdk
 from asicflow.steps.base import StepContext
 
@@ -39,24 +40,15 @@ def solution(top: str) -> str:
 
 
 def loop_directives(graph: Graph) -> list[dict[str, str]]:
-    """One entry per labelled kernel loop, in layer order. The kernels are inlined, so
-    Catapult numbers repeated labels: ``DENSE_OUT``, ``DENSE_OUT#1``, ..."""
-    seen: dict[str, int] = {}
-    out: list[dict[str, str]] = []
+    """One entry per unrolled kernel loop, in layer order (:func:`asicflow.hls.loops`). The
+    kernels are inlined, so Catapult numbers repeated labels: ``DENSE_OUT``, ``DENSE_OUT#1``,
+    ... The reuse rounds (reuse factor > 1) keep their source pragma: pipelined at II 1."""
+    return [{"loop": d["loop"], "layer": d["layer"]} for d in loops(graph) if not d["pipelined"]]
 
-    def label(name: str) -> str:
-        k = seen.get(name, 0)
-        seen[name] = k + 1
-        return name if k == 0 else f"{name}#{k}"
 
-    for lay in graph.layers[1:]:
-        if isinstance(lay, Dense):
-            outer = label("DENSE_OUT")
-            out.append({"loop": outer, "layer": f"{lay.name} (outputs)"})
-            out.append({"loop": f"{outer}/{label('DENSE_IN')}", "layer": f"{lay.name} (inputs)"})
-        else:
-            out.append({"loop": label("ACT"), "layer": lay.name})
-    return out
+def initiation_interval(graph: Graph) -> int:
+    """The top's II: the largest reuse factor (each reuse layer takes that many rounds)."""
+    return max([1, *(int(getattr(lay, "reuse", 1)) for lay in graph.layers)])
 
 
 def render_tcl(flow: FlowConfig, graph: Graph, pdk_root: Path, liberty_rel: str) -> str:
@@ -90,7 +82,7 @@ def render_tcl(flow: FlowConfig, graph: Graph, pdk_root: Path, liberty_rel: str)
         library=f"{Path(flow.pdk).stem}_{flow.corner}",
         clock_ns=f"{flow.clock_period_ns:.6f}",
         half_ns=f"{flow.clock_period_ns / 2:.6f}",
-        ii=1,
+        ii=initiation_interval(graph),
         loops=loop_directives(graph),
     )
 

@@ -114,3 +114,50 @@ def _tree(parts: list[str]) -> str:
 def _wrap(v: int, width: int, signed: bool) -> int:
     v &= (1 << width) - 1
     return v - (1 << width) if signed and v >> (width - 1) else v
+
+
+def multiply(m: Module, name: str, x: Sig, w: Sig, block: list[str]) -> Sig:
+    """The exact product of two variable values (a port weight times an activation).
+
+    Both operands are extended to the product's width (from its value range) and multiplied
+    there: the low bits of a two's complement product do not depend on signedness, so the
+    result is exact; ``$signed`` only lets synthesis drop the copied sign bits again.
+    """
+    if w.const is not None or w.lo == w.hi:
+        return product(m, name, x, w.lo, block)
+    if x.const is not None or x.lo == x.hi:
+        return product(m, name, w, x.lo, block)
+    corners = [x.lo * w.lo, x.lo * w.hi, x.hi * w.lo, x.hi * w.hi]
+    lo, hi = min(corners), max(corners)
+    width = range_width(lo, hi)[0]
+    expr = f"$signed({m.fit(x, width)}) * $signed({m.fit(w, width)})"
+    m.cells["multipliers"] = m.cells.get("multipliers", 0) + 1
+    return m.assign(name, lo, hi, expr, block=block)
+
+
+def maximum(m: Module, name: str, a: Sig, b: Sig) -> Sig:
+    """``max(a, b)``: one comparator and a multiplexer at the common width."""
+    if a.lo >= b.hi:
+        return a
+    if b.lo >= a.hi:
+        return b
+    lo, hi = max(a.lo, b.lo), max(a.hi, b.hi)
+    width, signed = range_width(min(a.lo, b.lo), hi)
+    fa, fb = m.fit(a, width), m.fit(b, width)
+    cond = f"$signed({fa}) > $signed({fb})" if signed else f"{fa} > {fb}"
+    out_w = range_width(lo, hi)[0]  # the chosen value lies in lo..hi: its low bits hold it
+    ra, rb = m.fit(a, out_w), m.fit(b, out_w)
+    return m.assign(name, lo, hi, f"({cond}) ? {ra} : {rb}")
+
+
+def at_least(m: Module, x: Sig, threshold: int) -> bool | str:
+    """``x >= threshold`` for a constant threshold: a constant or a 1-bit expression."""
+    if x.lo >= threshold:
+        return True
+    if x.hi < threshold:
+        return False
+    width, signed = range_width(min(x.lo, threshold), max(x.hi, threshold))
+    fx = m.fit(x, width)
+    if signed:
+        return f"($signed({fx}) >= {literal(threshold, width, True)})"
+    return f"({fx} >= {literal(threshold, width)})"

@@ -13,6 +13,7 @@ both commands land in ``commands.sh``::
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import sys
@@ -38,11 +39,18 @@ def _parser() -> argparse.ArgumentParser:
     t = sub.choices["test"]
     t.add_argument("--testbench-dir", required=True, type=Path)
     t.add_argument("--test-dir", required=True, type=Path)
-    t.add_argument("--stimuli", required=True, type=Path)
-    t.add_argument("--rtl-json", required=True, type=Path)
-    t.add_argument("--result", required=True, type=Path)
+    t.add_argument("--stimuli", type=Path)
+    t.add_argument("--rtl-json", type=Path)
+    t.add_argument("--result", type=Path)
+    t.add_argument(
+        "--suite",
+        type=Path,
+        help="JSON list of runs {rtl_json, stimuli, graph_dir, params, result, seed} checked "
+        "one after the other in one simulation (instead of --stimuli/--rtl-json/--result)",
+    )
     t.add_argument("--graph-dir", type=Path)
     t.add_argument("--seed", type=int, default=1)
+    t.add_argument("--params", type=Path, help="npz of parameter arrays for params_in")
     return p
 
 
@@ -65,15 +73,25 @@ def main(argv: Sequence[str] | None = None) -> int:
             pch.unlink()
         return 0
     sys.path.insert(0, str(args.testbench_dir.resolve()))  # the runner exports sys.path
-    env = {
-        "ASICFLOW_STIMULI": str(args.stimuli.resolve()),
-        "ASICFLOW_RTL_JSON": str(args.rtl_json.resolve()),
-        "ASICFLOW_RESULT": str(args.result.resolve()),
-        "ASICFLOW_SEED": str(args.seed),
-    }
+    if args.suite is not None:
+        env = {"ASICFLOW_SUITE": str(args.suite.resolve())}
+        results = [Path(r["result"]) for r in json.loads(args.suite.read_text())]
+    elif args.stimuli and args.rtl_json and args.result:
+        env = {
+            "ASICFLOW_STIMULI": str(args.stimuli.resolve()),
+            "ASICFLOW_RTL_JSON": str(args.rtl_json.resolve()),
+            "ASICFLOW_RESULT": str(args.result.resolve()),
+            "ASICFLOW_SEED": str(args.seed),
+        }
+        results = [args.result]
+    else:
+        raise SystemExit("test: give --suite, or --stimuli, --rtl-json and --result")
     if args.graph_dir is not None:
         env["ASICFLOW_GRAPH_DIR"] = str(args.graph_dir.resolve())
-    args.result.unlink(missing_ok=True)
+    if args.params is not None:
+        env["ASICFLOW_PARAMS"] = str(args.params.resolve())
+    for r in results:
+        r.unlink(missing_ok=True)
     xml = runner.test(
         test_module=TEST_MODULE,
         hdl_toplevel=args.top,
@@ -90,7 +108,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except RuntimeError as exc:
         logging.getLogger("cosim").error("%s", exc)
     # A failing comparison is reported by the step from the result file; no result = error.
-    return 0 if args.result.is_file() else 1
+    return 0 if all(r.is_file() for r in results) else 1
 
 
 if __name__ == "__main__":

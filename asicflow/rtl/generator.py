@@ -1,39 +1,54 @@
-"""The native RTL generator: an IR graph to one fully parallel, pipelined Verilog-2005 module.
+"""The native RTL generator: an IR graph to one pipelined Verilog-2005 module.
 
 Structure (initiation interval 1, fixed latency):
 
 * stage 0 registers the input bus (``<input>_q``);
-* every ``Dense`` (fused with the ``Activation`` right after it, if any) and every other
-  ``Activation`` is one combinational stage ending in a register named after the stage's
-  last layer (``<layer>_q``); each layer's output bus is also a named net (``<layer>_y``),
-  so a mismatch can be traced to a layer;
+* every ``Dense``/``Conv`` (fused with the ``Activation`` right after it when that is its only
+  consumer) and every other computing layer (``Activation``, ``Pool``, ``ScaleShift``,
+  ``Add``, ``Steps``) is one combinational stage ending in a register named after the stage's
+  last layer (``<layer>_q``); ``Reshape`` is wiring and ``Concat`` wiring plus casts (no
+  register). Each layer's output bus is a named net (``<layer>_y``), so a mismatch can be
+  traced to a layer;
+* graphs with several paths (``inputs``: skip connections) are scheduled so every path into a
+  layer has the same latency: the earlier operands go through delay registers
+  (``<bus>_d<k>``);
 * a valid shift register (``valid_q``) runs beside the data; ``rst`` clears only it.
 
-Arithmetic follows ``asicflow.golden`` bit for bit. Each constant product ``x * w`` is
-written as its canonical-signed-digit shift-add terms, and all terms of one output go into a
-single multi-operand sum (sign extension eliminated, see :mod:`asicflow.rtl.arith`; Yosys
-builds one carry-save tree from it). When the accumulator is narrower than a product (a
-precision override), every product is first formed exactly and cast to the accumulator with
-its rounding mode, as the golden model does. The sums of a layer sit in one ``always @*``
-block (see :meth:`Module.comb`); casts, ReLUs and buses are continuous assignments.
+Arithmetic follows ``asicflow.golden`` bit for bit (:mod:`asicflow.rtl.layers`). Each constant
+product ``x * w`` is written as its canonical-signed-digit shift-add terms, and all terms of
+one output go into a single multi-operand sum (sign extension eliminated, see
+:mod:`asicflow.rtl.arith`; Yosys builds one carry-save tree from it). With
+``weights="ports"`` every weight, bias and scale is a field of the input port ``params_in``
+(layout in ``rtl.json`` ``params``) and every product is a real multiplier.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-
 from asicflow.fixed import FixedType
-from asicflow.fixed import cast as fixed_cast
-from asicflow.ir import Activation, Dense, Graph, Input, Layer
-from asicflow.rtl.arith import Term, add, product, relu
-from asicflow.rtl.cast import cast
-from asicflow.rtl.csd import csd
+from asicflow.ir import (
+    Activation,
+    Add,
+    Concat,
+    Conv,
+    Dense,
+    Graph,
+    Input,
+    Layer,
+    Pool,
+    Reshape,
+    ScaleShift,
+    Steps,
+)
+from asicflow.rtl.layers import LayerLogic, Params
+from asicflow.rtl.params import PARAMS_PORT, param_layout
+from asicflow.rtl.reuse import Control
 from asicflow.rtl.verilog import Module, Sig, identifier, literal
 
 VERILOG_FILE = "top.v"
+WEIGHT_MODES = ("const", "ports")
 
 
 @dataclass
@@ -45,138 +60,234 @@ class RtlDesign:
     info: dict[str, Any]
 
 
-def stages(graph: Graph) -> list[list[Layer]]:
-    """Layers after the input grouped into pipeline stages (Dense + following Activation)."""
-    out: list[list[Layer]] = []
+@dataclass
+class Val:
+    """A layer's output: element views of bus net ``bus`` valid ``stage`` cycles after input."""
+
+    bus: str
+    t: FixedType
+    elems: list[Sig]
+    stage: int
+
+
+@dataclass
+class Plan:
+    """Registered stage groups (a computing layer + fused activation) and wiring layers."""
+
+    groups: list[list[Layer]] = field(default_factory=list)
+    wires: list[Layer] = field(default_factory=list)
+
+
+def _is_wire(lay: Layer) -> bool:
+    return isinstance(lay, Reshape | Concat)
+
+
+def plan(graph: Graph) -> Plan:
+    """Group the layers after the input into pipeline stages."""
+    out = Plan()
+    group_of: dict[str, list[Layer]] = {}
     for lay in graph.layers[1:]:
-        if (
-            isinstance(lay, Activation)
-            and out
-            and len(out[-1]) == 1
-            and isinstance(out[-1][0], Dense)
-        ):
-            out[-1].append(lay)
-        else:
-            out.append([lay])
+        if _is_wire(lay):
+            out.wires.append(lay)
+            continue
+        prods = graph.producers(lay)
+        if isinstance(lay, Activation) and len(prods) == 1:
+            g = group_of.get(prods[0].name)
+            if (
+                g is not None
+                and len(g) == 1
+                and isinstance(g[0], Dense | Conv)
+                and len(graph.consumers(prods[0])) == 1
+            ):
+                g.append(lay)
+                group_of[lay.name] = g
+                continue
+        g = [lay]
+        out.groups.append(g)
+        group_of[lay.name] = g
     return out
 
 
+def stages(graph: Graph) -> list[list[Layer]]:
+    """Layers after the input grouped into registered pipeline stages."""
+    return plan(graph).groups
+
+
 class _Builder:
-    def __init__(self, graph: Graph, top: str) -> None:
+    def __init__(self, graph: Graph, m: Module, params: Params | None, ctl: Control | None) -> None:
         self.graph = graph
-        self.m = Module(top)
+        self.m = m
+        self.beat = ctl.beat if ctl is not None else 1
+        self.logic = LayerLogic(m, params, ctl)
         self.regs: list[str] = []
+        self.delays: dict[tuple[str, int], Val] = {}
+        self.probes: list[dict[str, Any]] = []
 
-    # -- layers -------------------------------------------------------------------------
-    def dense(self, lay: Dense, xs: list[Sig], in_type: FixedType) -> list[Sig]:
-        fx, fw = in_type.frac, lay.weight_type.frac
-        acc = lay.accum
-        acc_wrap = acc.with_modes(acc.rounding, "WRAP")
-        bias = fixed_cast(lay.bias, lay.bias_type.frac, acc_wrap)
-        exact = acc.frac >= fx + fw  # every product lands exactly in the accumulator
-        products: dict[tuple[int, int], Sig] = {}
-        if not exact:  # form each product, then cast it to the accumulator (rounding)
-            block: list[str] = []
-            for i, w in sorted({(i, int(w)) for (i, _), w in np.ndenumerate(lay.weights) if w}):
-                name = f"{lay.name}_p{i}_{_num(w)}"
-                products[i, w] = product(self.m, name, xs[i], w, block)
-            self.m.comb(block)
-            products = {
-                key: cast(self.m, p, fx + fw, acc_wrap, f"{p.base}_acc")
-                for key, p in products.items()
-            }
-        block = []
-        totals = []
-        for j in range(lay.size):
-            terms: list[Term] = []
-            for i, x in enumerate(xs):
-                w = int(lay.weights[i, j])
-                if w and exact:
-                    terms += [Term(d, x, k + acc.frac - fx - fw) for k, d in csd(w)]
-                elif w:
-                    terms.append(Term(1, products[i, w], 0))
-            totals.append(add(self.m, f"{lay.name}_acc{j}", int(bias[j]), terms, acc, block))
-        self.m.comb(block)
-        return [
-            cast(self.m, total, acc.frac, lay.out_type, f"{lay.name}_{j}")
-            for j, total in enumerate(totals)
-        ]
-
-    def activation(self, lay: Activation, xs: list[Sig]) -> list[Sig]:
-        outs = []
-        for j, x in enumerate(xs):
-            if lay.relu:
-                x = relu(self.m, f"{lay.name}_relu{j}", x)
-            outs.append(cast(self.m, x, lay.in_type.frac, lay.out_type, f"{lay.name}_{j}"))
-        return outs
-
-    # -- buses --------------------------------------------------------------------------
-    def bus(self, name: str, t: FixedType, elems: list[Sig]) -> list[Sig]:
-        """Pack ``elems`` into net ``<name>_y`` (``t.width`` bits each); its element views."""
+    # -- buses and registers --------------------------------------------------------------
+    def bus(self, name: str, t: FixedType, elems: list[Sig], stage: int) -> Val:
+        """Pack ``elems`` into net ``<name>_y`` (``t.width`` bits each)."""
         net = self.m.net(f"{name}_y", t.width * len(elems))
         packed = ", ".join(self.m.fit(e, t.width) for e in reversed(elems))
         self.m.body.append(
             f"assign {net} = {{{packed}}};" if len(elems) > 1 else f"assign {net} = {packed};"
         )
-        return _views(net, t, elems)
+        return Val(net, t, _views(net, t, elems), stage)
 
-    def register(self, name: str, t: FixedType, src: list[Sig]) -> tuple[str, list[Sig]]:
-        net = self.m.net(f"{name}_q", t.width * len(src), reg=True)
-        whole = Sig(src[0].base, 0, t.width * len(src), False, 0, 0)
-        self.regs.append(f"{net} <= {self.m.ref(whole)};")
-        return net, _views(net, t, src)
+    def register(self, name: str, v: Val) -> Val:
+        """``v`` one cycle later, in register ``<name>``."""
+        width = v.t.width * len(v.elems)
+        net = self.m.net(name, width, reg=True)
+        self.regs.append(f"{net} <= {self.m.ref(Sig(v.bus, 0, width, False, 0, 0))};")
+        return Val(net, v.t, _views(net, v.t, v.elems), v.stage + 1)
+
+    def at(self, v: Val, stage: int) -> Val:
+        """``v`` delayed to ``stage`` (shared delay registers ``<bus>_d<k>``)."""
+        assert stage >= v.stage
+        out = v
+        for k in range(1, stage - v.stage + 1):
+            key = (v.bus, k)
+            if key not in self.delays:
+                self.delays[key] = self.register(f"{v.bus}_d{k}", out)
+            out = self.delays[key]
+        return out
+
+    def probe(self, lay: Layer, v: Val, stage: int, registered: bool = True) -> None:
+        """Record where ``lay``'s output can be read: ``v.stage`` registers after the input,
+        in the first cycle of that beat (a register or wiring: steady for the whole beat),
+        or in its last cycle (a combinational result: complete at the last phase)."""
+        r = self.beat
+        cycle = 1 + (v.stage - 1) * r if registered else v.stage * r
+        self.probes.append(_probe(lay, v.bus, cycle, stage))
+
+    # -- layers ---------------------------------------------------------------------------
+    def compute(self, lay: Layer, ins: list[Val], prods: list[Layer]) -> list[Sig]:
+        lg = self.logic
+        xs = ins[0].elems
+        if isinstance(lay, Dense):
+            return lg.dense(lay, xs, prods[0].out_type)
+        if isinstance(lay, Conv):
+            return lg.conv(lay, xs, prods[0].out_type)
+        if isinstance(lay, Activation):
+            return lg.activation(lay, xs)
+        if isinstance(lay, Pool):
+            return lg.pool(lay, xs)
+        if isinstance(lay, ScaleShift):
+            return lg.scale(lay, xs, prods[0].out_type)
+        if isinstance(lay, Steps):
+            return lg.steps(lay, xs)
+        if isinstance(lay, Add):
+            return lg.add(lay, [v.elems for v in ins], [p.out_type for p in prods])
+        if isinstance(lay, Concat):
+            return lg.concat(lay, [v.elems for v in ins], prods)
+        raise TypeError(f"no RTL rule for layer '{lay.name}' of kind {lay.kind!r}")
+
+    def inputs(self, vals: dict[str, Val], lay: Layer) -> tuple[list[Val], list[Layer], int]:
+        """The producers' values, aligned to the latest of them (delay registers)."""
+        prods = self.graph.producers(lay)
+        if not prods:
+            raise TypeError(f"layer '{lay.name}' has no producer")
+        for p in prods:
+            if p.name not in vals:
+                raise TypeError(f"layer '{lay.name}' reads '{p.name}' before it is computed")
+        t = max(vals[p.name].stage for p in prods)
+        return [self.at(vals[p.name], t) for p in prods], prods, t
+
+    def group(self, vals: dict[str, Val], group: list[Layer], k: int) -> None:
+        ins, prods, t = self.inputs(vals, group[0])
+        self.m.body.append(f"// stage {k}: {' + '.join(lay.name for lay in group)}")
+        for lay in group:
+            ys = self.compute(lay, ins, prods)
+            v = self.bus(lay.name, lay.out_type, ys, t)
+            if lay is group[-1]:
+                v = self.register(f"{lay.name}_q", v)
+                self.probe(lay, v, t)
+            else:
+                self.probe(lay, v, t, registered=False)
+            vals[lay.name] = v
+            ins, prods = [v], [lay]
+
+    def wire(self, vals: dict[str, Val], lay: Layer) -> None:
+        ins, prods, t = self.inputs(vals, lay)
+        if isinstance(lay, Reshape):
+            v = Val(ins[0].bus, ins[0].t, ins[0].elems, t)
+        else:
+            self.m.body.append(f"// {lay.name}: wiring")
+            v = self.bus(lay.name, lay.out_type, self.compute(lay, ins, prods), t)
+        self.probe(lay, v, t)
+        vals[lay.name] = v
 
 
 def _views(net: str, t: FixedType, elems: list[Sig]) -> list[Sig]:
     return [Sig(net, j * t.width, t.width, t.signed, e.lo, e.hi) for j, e in enumerate(elems)]
 
 
-def _num(w: int) -> str:
-    return f"m{-w}" if w < 0 else str(w)
+def generate(graph: Graph, top: str, weights: str = "const") -> RtlDesign:
+    """The Verilog module ``top`` computing ``graph`` and its description.
 
-
-def generate(graph: Graph, top: str) -> RtlDesign:
-    """The Verilog module ``top`` computing ``graph`` and its description."""
+    ``weights="const"``: weights are constants of the design; ``"ports"``: they come from
+    the ``params_in`` port (see :func:`param_layout`).
+    """
+    if weights not in WEIGHT_MODES:
+        raise ValueError(f"weights must be one of {WEIGHT_MODES}, not {weights!r}")
     top = identifier(top)
     inp = graph.input
     if not isinstance(inp, Input):
         raise TypeError("the graph must start with an Input layer")
-    b = _Builder(graph, top)
-    m = b.m
-    groups = stages(graph)
-    latency = 1 + len(groups)
+    for lay in graph.layers[1:]:
+        if isinstance(lay, Input):
+            raise TypeError(f"layer '{lay.name}': only one Input layer is supported")
+    layout = param_layout(graph) if weights == "ports" else []
+    params_width = sum(p["count"] * p["width"] for p in layout)
+
+    m = Module(top)
     t_in, t_out = inp.out_type, graph.output.out_type
     clk = m.port("input", "clk", 1)
     rst = m.port("input", "rst", 1)
     in_valid = m.port("input", "in_valid", 1)
     in_data = m.port("input", "in_data", inp.size * t_in.width)
+    params: Params | None = None
+    if weights == "ports":
+        params = {}
+        if params_width:
+            m.port("input", PARAMS_PORT, params_width)
+        for p in layout:
+            lo = -(1 << (p["width"] - 1)) if p["signed"] else 0
+            hi = (1 << (p["width"] - 1)) - 1 if p["signed"] else (1 << p["width"]) - 1
+            params[p["layer"], p["name"]] = [
+                Sig(PARAMS_PORT, p["offset"] + k * p["width"], p["width"], p["signed"], lo, hi)
+                for k in range(p["count"])
+            ]
+    beat = max([lay.reuse for lay in graph.layers if isinstance(lay, Dense | Conv)] + [1])
+    ctl: Control | None = None
+    if beat > 1:
+        m.port("output", "in_ready", 1)
     m.port("output", "out_valid", 1)
     m.port("output", "out_data", graph.output.size * t_out.width)
+    if beat > 1:
+        out_ready = m.port("input", "out_ready", 1)
+        pw = (beat - 1).bit_length()
+        phase = m.net("phase_q", pw, reg=True)
+        ctl = Control(Sig(phase, 0, pw, False, 0, beat - 1), beat)
     m.ref(clk)
+    b = _Builder(graph, m, params, ctl)
 
     full = [
         Sig(in_data.base, j * t_in.width, t_in.width, t_in.signed, t_in.raw_min, t_in.raw_max)
         for j in range(inp.size)
     ]
-    net, xs = b.register(inp.name, t_in, full)
-    probes = [_probe(inp, net, 1, 0)]
-    prev: Layer = inp
-    for k, group in enumerate(groups, start=1):
-        m.body.append(f"// stage {k}: {' + '.join(lay.name for lay in group)}")
-        for lay in group:
-            if isinstance(lay, Dense):
-                ys = b.dense(lay, xs, prev.out_type)
-            elif isinstance(lay, Activation):
-                ys = b.activation(lay, xs)
-            else:
-                raise TypeError(f"no RTL rule for layer kind {lay.kind!r}")
-            xs = b.bus(lay.name, lay.out_type, ys)
-            if lay is group[-1]:
-                net, xs = b.register(lay.name, lay.out_type, xs)
-                probes.append(_probe(lay, net, k + 1, k))
-            else:
-                probes.append(_probe(lay, xs[0].base, k, k))
-            prev = lay
+    v_in = b.register(f"{inp.name}_q", Val(in_data.base, t_in, full, 0))
+    b.probe(inp, v_in, 0)
+    vals = {inp.name: v_in}
+    pl = plan(graph)
+    first = {g[0].name: (k, g) for k, g in enumerate(pl.groups, start=1)}
+    wires = {lay.name for lay in pl.wires}
+    for lay in graph.layers[1:]:
+        if lay.name in first:
+            b.group(vals, first[lay.name][1], first[lay.name][0])
+        elif lay.name in wires:
+            b.wire(vals, lay)
+    out = vals[graph.output.name]
+    latency = out.stage
 
     valid = m.net("valid_q", latency, reg=True)
     vq = Sig(valid, 0, latency, False, 0, 0)
@@ -185,24 +296,121 @@ def generate(graph: Graph, top: str) -> RtlDesign:
         if latency == 1
         else f"{{{m.ref(vq.bits(0, latency - 1, False, 0, 0))}, {m.ref(in_valid)}}}"
     )
-    m.body.append(f"assign out_valid = {m.bit(vq, latency - 1)};")
-    m.body.append(f"assign out_data = {m.ref(Sig(net, 0, len(xs) * t_out.width, False, 0, 0))};")
-    m.seq = [
-        "// data registers: no reset, loaded every cycle (out_valid qualifies them)",
-        "always @(posedge clk) begin",
-        *[f"    {r}" for r in b.regs],
-        "end",
-        "",
-        "// valid pipeline: the only state rst clears (synchronous, active high)",
-        "always @(posedge clk) begin",
-        f"    if ({m.ref(rst)}) {valid} <= {literal(0, latency)};",
-        f"    else {valid} <= {shift_in};",
-        "end",
-    ]
+    if ctl is None:
+        m.body.append(f"assign out_valid = {m.bit(vq, latency - 1)};")
+    width = len(out.elems) * t_out.width
+    m.body.append(f"assign out_data = {m.ref(Sig(out.bus, 0, width, False, 0, 0))};")
+    if ctl is None:
+        m.seq = [
+            "// data registers: no reset, loaded every cycle (out_valid qualifies them)",
+            "always @(posedge clk) begin",
+            *[f"    {r}" for r in b.regs],
+            "end",
+            "",
+            "// valid pipeline: the only state rst clears (synchronous, active high)",
+            "always @(posedge clk) begin",
+            f"    if ({m.ref(rst)}) {valid} <= {literal(0, latency)};",
+            f"    else {valid} <= {shift_in};",
+            "end",
+        ]
+    else:
+        m.seq = _beat_control(m, ctl, b.regs, valid, shift_in, vq, latency, out_ready, rst)
     m.unused_sink()
-    info = _info(graph, top, latency, probes, groups, m, m.cells["operands"])
+    cycles = latency if ctl is None else 1 + (latency - 1) * beat
+    info = _info(graph, top, cycles, b.probes, pl.groups, m, m.cells["operands"])
+    info["weights"] = weights
+    if ctl is not None:
+        info["ii"] = beat
+        info["ports"]["in_ready"] = 1
+        info["ports"]["out_ready"] = 1
+        info["backpressure"] = True
+        info["port_map"] = {**NATIVE_READY}
+        info["multipliers"] = ctl.multipliers
+        info["reuse"] = {
+            lay.name: lay.reuse for lay in graph.layers if isinstance(lay, Dense | Conv)
+        }
+    if weights == "ports":
+        if params_width:
+            info["ports"][PARAMS_PORT] = params_width
+        info["params"] = layout
+        info["params_width"] = params_width
+        info["multipliers"] = m.cells.get("multipliers", 0)
     m.header = _header(graph, info)
     return RtlDesign(top, m.text(), info)
+
+
+NATIVE_READY: dict[str, Any] = {
+    "clk": "clk",
+    "rst": "rst",
+    "rst_active": 1,
+    "in_valid": "in_valid",
+    "in_data": "in_data",
+    "in_ready": "in_ready",
+    "out_valid": "out_valid",
+    "out_data": "out_data",
+    "out_ready": "out_ready",
+}
+
+
+def _beat_control(
+    m: Module,
+    ctl: Control,
+    regs: list[str],
+    valid: str,
+    shift_in: str,
+    vq: Sig,
+    latency: int,
+    out_ready: Sig,
+    rst: Sig,
+) -> list[str]:
+    """Beats of R cycles: ``phase_q`` counts 0 .. R-1 and waits at R-1 until the pipeline can
+    advance (the output register is empty or taken: ``out_ready``); the pipeline registers
+    and the valid bits move only then, and an input is taken only then (``in_ready``)."""
+    r = ctl.beat
+    pw = ctl.phase.width
+    phase = ctl.phase.base
+    last = m.net("last_phase", 1)
+    advance = m.net("advance", 1)
+    taken = m.net("out_taken_q", 1, reg=True)
+    m.body.append(f"assign {last} = {m.ref(ctl.phase)} == {literal(r - 1, pw)};")
+    # the output register's value is offered until it is taken (once), then withdrawn
+    m.body.append(f"assign out_valid = {m.bit(vq, latency - 1)} & ~{taken};")
+    m.body.append(f"assign {advance} = {last} & (~out_valid | {m.ref(out_ready)});")
+    m.body.append(f"assign in_ready = {advance};")
+    for net in (last, advance, taken):
+        m.ref(Sig(net, 0, 1, False, 0, 1))
+    return [
+        "// beat controller: phase, and whether the current output was taken",
+        "always @(posedge clk) begin",
+        f"    if ({m.ref(rst)}) {phase} <= {literal(0, pw)};",
+        f"    else if (~{last}) {phase} <= {phase} + {literal(1, pw)};",
+        f"    else if ({advance}) {phase} <= {literal(0, pw)};",
+        "end",
+        "always @(posedge clk) begin",
+        f"    if ({m.ref(rst)} | {advance}) {taken} <= 1'b0;",
+        f"    else if (out_valid & {m.ref(out_ready)}) {taken} <= 1'b1;",
+        "end",
+        "",
+        "// accumulators of the time-multiplexed layers: the earlier phases' sum",
+        "always @(posedge clk) begin",
+        f"    if (~{last}) begin",
+        *[f"        {a}" for a in ctl.acc_regs],
+        "    end",
+        "end",
+        "",
+        "// pipeline registers: no reset, loaded at the end of a beat (advance)",
+        "always @(posedge clk) begin",
+        f"    if ({advance}) begin",
+        *[f"        {r_}" for r_ in regs],
+        "    end",
+        "end",
+        "",
+        "// valid pipeline (synchronous, active high reset)",
+        "always @(posedge clk) begin",
+        f"    if ({m.ref(rst)}) {valid} <= {literal(0, latency)};",
+        f"    else if ({advance}) {valid} <= {shift_in};",
+        "end",
+    ]
 
 
 def _probe(lay: Layer, signal: str, cycle: int, stage: int) -> dict[str, Any]:
@@ -268,8 +476,24 @@ def _header(graph: Graph, info: dict[str, Any]) -> list[str]:
         f"{info['output']['type']}, element i at [i*{info['output']['width']} +: "
         f"{info['output']['width']}].",
         f"// Latency {info['latency_cycles']} cycles (in_valid sampled -> out_valid), "
-        "initiation interval 1.",
+        f"initiation interval {info['ii']}.",
+        *(
+            [
+                "// Handshake: an input is taken when in_valid & in_ready, an output when",
+                "// out_valid & out_ready (in_ready depends on out_ready: backpressure).",
+            ]
+            if info.get("backpressure")
+            else []
+        ),
         "// Data registers have no reset; only the valid pipeline is reset.",
+        *(
+            [
+                f"// params_in[{info['params_width'] - 1}:0]: every weight, bias and scale "
+                "(layout in rtl.json 'params'); hold it steady while data flows.",
+            ]
+            if info.get("params_width")
+            else []
+        ),
         "// Sums: constant products as canonical-signed-digit shift-adds; signed operands are",
         "// added as sign-inverted unsigned fields with the offsets folded into the constant.",
         "//",

@@ -19,8 +19,11 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from asicflow.config import FlowConfig
-from asicflow.errors import AsicflowError
+from asicflow.errors import AsicflowError, ConfigError
+from asicflow.ir import Graph
 from asicflow.runner import ToolResult, run_tool
+
+REUSE_KEYS = ("rtl.reuse", "rtl.reuse_layers")
 
 
 @dataclass
@@ -39,6 +42,25 @@ class StepContext:
     def input(self, step: str, name: str) -> Path:
         """A file written by an earlier step of this flow."""
         return self.flow_dir / step / name
+
+    def graph(self) -> Graph:
+        """The converted graph with the flow's implementation choices applied (reuse factors:
+        ``rtl.reuse``, ``rtl.reuse_layers``); steps using it read ``REUSE_KEYS``."""
+        graph = Graph.load(self.input("convert", "graph.json").parent)
+        rtl = self.flow.rtl
+        shared = [lay for lay in graph.layers if hasattr(lay, "reuse")]
+        unknown = sorted(set(rtl.reuse_layers) - {lay.name for lay in shared})
+        if unknown:
+            raise ConfigError(
+                str(self.flow.source),
+                [
+                    f"'rtl.reuse_layers' names {', '.join(unknown)}: not a Dense/Conv layer "
+                    f"(they are: {', '.join(lay.name for lay in shared)})"
+                ],
+            )
+        for lay in shared:
+            lay.reuse = rtl.reuse_layers.get(lay.name, rtl.reuse)
+        return graph
 
     def run(
         self,

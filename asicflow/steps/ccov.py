@@ -79,7 +79,16 @@ class CcovStep(Step):
 
         start = time.monotonic()
         ctx.run(
-            [f"./{BINARY}", _rel(ctx, ctx.input("golden", "inputs.txt")), "outputs.txt"],
+            [
+                f"./{BINARY}",
+                *(
+                    [_rel(ctx, hls_dir / project["params_file"])]
+                    if project.get("params_file")
+                    else []
+                ),
+                _rel(ctx, ctx.input("golden", "inputs.txt")),
+                "outputs.txt",
+            ],
             tool=BINARY,
         )
         run_s = time.monotonic() - start

@@ -22,13 +22,20 @@ from asicflow.precision import Override, infer
 from asicflow.steps.base import Step, StepContext
 
 
-def _overrides(flow: FlowConfig) -> dict[str, Override]:
+def overrides(flow: FlowConfig) -> dict[str, Override]:
     return {k: Override(v.accum, v.result) for k, v in flow.precision.items()}
 
 
 class ConvertStep(Step):
     name: ClassVar[str] = "convert"
-    reads: ClassVar[tuple[str, ...]] = ("model", "data", "input_type", "softmax", "precision")
+    reads: ClassVar[tuple[str, ...]] = (
+        "model",
+        "data",
+        "input_type",
+        "softmax",
+        "precision",
+        "options.i2c_weights",
+    )
     outputs: ClassVar[tuple[str, ...]] = ("graph.json", "weights.npz", "reference.npz", "graph.txt")
     doc: ClassVar[str] = "QKeras model -> IR, stimuli and QKeras reference outputs"
 
@@ -71,9 +78,11 @@ def convert_flow(flow: FlowConfig, out: Path) -> dict[str, Any]:
             ],
         )
     model = qk.load_model(flow.model)
-    conv = qk.convert(model, flow.name, flow.input_type)
+    # Weights loaded after fabrication (I2C) may be any values of their types: size for those.
+    reprogrammable = flow.options.i2c_weights
+    conv = qk.convert(model, flow.name, flow.input_type, overrides(flow), reprogrammable)
     graph = conv.graph
-    for w in infer(graph, _overrides(flow)):
+    for w in infer(graph, overrides(flow), reprogrammable):
         graph.notes.append("warning: " + w)
         print("warning: " + w)
     if data.x.shape[1] != graph.input.size:
@@ -107,7 +116,7 @@ def convert_flow(flow: FlowConfig, out: Path) -> dict[str, Any]:
         "data__test_samples": int(data.test.sum()),
         "model__layers": len(graph.layers),
         "model__weights": int(
-            sum(lay.arrays()["weights"].size for lay in graph.layers if lay.kind == "dense")
+            sum(a.size for lay in graph.layers for k, a in lay.arrays().items() if k == "weights")
         ),
         "model__notes": graph.notes,
     }
@@ -115,10 +124,11 @@ def convert_flow(flow: FlowConfig, out: Path) -> dict[str, Any]:
     if data.y is not None:
         y_test = data.y[data.test]
         arrays["test_y"] = y_test
-        q_pred = model.predict(test_model, batch_size=1024, verbose=0)
-        f_pred = qk.float_forward(model, data.x[data.test])
+        q_pred = model.predict(qk.model_inputs(model, test_model), batch_size=1024, verbose=0)
         metrics["model__qkeras_accuracy"] = float(np.mean(np.argmax(q_pred, 1) == y_test))
-        metrics["model__float_accuracy"] = float(np.mean(np.argmax(f_pred, 1) == y_test))
+        f_pred = qk.float_forward(model, data.x[data.test])
+        if f_pred is not None:
+            metrics["model__float_accuracy"] = float(np.mean(np.argmax(f_pred, 1) == y_test))
     for k, v in refs.items():
         arrays[f"qkeras.{k}"] = v
     graph.save(out)

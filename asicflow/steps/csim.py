@@ -54,7 +54,7 @@ class CsimStep(Step):
         compile_s = time.monotonic() - start
         inputs = _rel(ctx, ctx.input("golden", "inputs.txt"))
         start = time.monotonic()
-        ctx.run([f"./{BINARY}", inputs, "outputs.txt"], tool=BINARY)
+        ctx.run([f"./{BINARY}", *_params(ctx), inputs, "outputs.txt"], tool=BINARY)
         run_s = time.monotonic() - start
 
         n_out = graph.output.size
@@ -85,6 +85,13 @@ class CsimStep(Step):
 def _rel(ctx: StepContext, path: Path) -> str:
     """``path`` relative to the step folder (valid both in the scratch and the final folder)."""
     return os.path.relpath(path, ctx.dir)
+
+
+def _params(ctx: StepContext) -> list[str]:
+    """The testbench's weight-file argument of a weights-as-inputs project (else none)."""
+    hls_dir = ctx.input("hls", "project.json").parent
+    params = read_project(hls_dir).get("params_file")
+    return [_rel(ctx, hls_dir / params)] if params else []
 
 
 def _build(
@@ -138,7 +145,15 @@ def _trace_divergence(ctx: StepContext, cxx: str, include: Path, graph: Graph, f
     _build(ctx, cxx, include, TRACE_BINARY, ("ASICFLOW_TRACE",))
     inputs = _rel(ctx, ctx.input("golden", "inputs.txt"))
     ctx.run(
-        [f"./{TRACE_BINARY}", inputs, "trace_outputs.txt", "trace.txt", "0", str(first + 1)],
+        [
+            f"./{TRACE_BINARY}",
+            *_params(ctx),
+            inputs,
+            "trace_outputs.txt",
+            "trace.txt",
+            "0",
+            str(first + 1),
+        ],
         tool=TRACE_BINARY,
     )
     actual = read_trace(ctx.dir / "trace.txt", graph, 0, first + 1)

@@ -7,6 +7,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from asicflow import profiling
 from asicflow.errors import CheckFailed
 from asicflow.fixed import to_float
 from asicflow.golden import run
@@ -47,7 +48,13 @@ class GoldenStep(Step):
         "convert/weights.npz",
         "convert/reference.npz",
     )
-    outputs: ClassVar[tuple[str, ...]] = ("stimuli.npz", "inputs.txt", "outputs.txt")
+    outputs: ClassVar[tuple[str, ...]] = (
+        "stimuli.npz",
+        "inputs.txt",
+        "outputs.txt",
+        "profile.md",
+        "profile.png",
+    )
     doc: ClassVar[str] = "golden model vs QKeras; stimulus files for the testbenches"
 
     def run(self, ctx: StepContext) -> dict[str, Any]:
@@ -57,10 +64,12 @@ class GoldenStep(Step):
             ref = {k: npz[k] for k in npz.files}
         trace = write_stimuli(graph, ref["x"], ctx.dir)
         mismatches, first = compare_with_qkeras(graph, trace, ref)
+        rows = profiling.write(graph, trace, ctx.dir, ref)
         metrics: dict[str, Any] = {
             "golden__vectors": len(ref["x"]),
             "golden__qkeras_mismatches": mismatches,
             "golden__layers_compared": sum(f"qkeras.{lay.name}" in ref for lay in graph.layers),
+            "golden__profile_min_headroom_bits": min(r.headroom_bits for r in rows),
         }
         if "test_y" in ref:
             pred = run(graph, ref["test_x"])[graph.output.name]

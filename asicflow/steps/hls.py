@@ -7,13 +7,14 @@ from typing import Any
 
 from asicflow.config import FlowConfig
 from asicflow.hls import kernel_headers, templates, write_project
-from asicflow.ir import Graph
-from asicflow.steps.base import Step, StepContext
+from asicflow.steps.base import REUSE_KEYS, Step, StepContext
 
 
 class HlsStep(Step):
     name = "hls"
-    reads = ("name",)
+    # rtl.weights: the C++ top takes the weights as arguments too ("ports"), so the code an HLS
+    # tool turns into RTL has the same interface as the native generator's.
+    reads = ("name", "rtl.weights", *REUSE_KEYS)
     needs = ("convert/graph.json", "convert/weights.npz")
     # Plus firmware/<name>.h and firmware/<name>.cpp (the top, named after the flow).
     outputs = ("project.json", "firmware/types.h", "firmware/weights.h", "tb/tb.cpp")
@@ -23,12 +24,17 @@ class HlsStep(Step):
         return [*kernel_headers(), *templates()]
 
     def run(self, ctx: StepContext) -> dict[str, Any]:
-        graph = Graph.load(ctx.input("convert", "graph.json").parent)
-        project = write_project(graph, ctx.flow.name, ctx.dir)
-        ctx.note(f"wrote {len(project.files)} files, top function {project.top}()")
+        graph = ctx.graph()
+        project = write_project(graph, ctx.flow.name, ctx.dir, weights=ctx.flow.rtl.weights)
+        ctx.note(
+            f"wrote {len(project.files)} files, top function {project.top}(), weights "
+            f"{project.weights_mode}, II {project.ii}"
+        )
         return {
             "hls__files": len(project.files),
             "hls__layers": len(graph.layers) - 1,
             "hls__weights": project.weights,
             "hls__weights__nonzero": project.nonzero_weights,
+            "hls__weights__mode": project.weights_mode,
+            "hls__ii": project.ii,
         }

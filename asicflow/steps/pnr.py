@@ -120,7 +120,7 @@ def has_clock_port(rtl_text: str) -> bool:
 
 class PnrStep(Step):
     name = "pnr"
-    reads = ("pdk", "pdk_root", "clock_period_ns", "pnr", "tmr.enabled")
+    reads = ("pdk", "pdk_root", "clock_period_ns", "pnr", "options")
     needs = ("rtl/top.v", "rtl/rtl.json")
 
     def needs_for(self, flow: FlowConfig) -> tuple[str, ...]:

@@ -20,10 +20,19 @@ from asicflow.ir import Graph
 from asicflow.pdk import pdk_deps
 from asicflow.rtl import VERILOG_FILE, generate
 from asicflow.rtl.tools import find_verilator, tool_path, verilator_version
-from asicflow.steps.base import Step, StepContext, write_json
+from asicflow.steps.base import REUSE_KEYS, Step, StepContext, write_json
 
 RTL_JSON = "rtl.json"
-_SOURCES = ("generator.py", "arith.py", "cast.py", "csd.py", "verilog.py")
+_SOURCES = (
+    "generator.py",
+    "layers.py",
+    "params.py",
+    "reuse.py",
+    "arith.py",
+    "cast.py",
+    "csd.py",
+    "verilog.py",
+)
 # The file name is fixed by the flow (later steps need a fixed path) while the module is
 # named after the flow, which is exactly what DECLFILENAME objects to: the only waiver.
 LINT_FLAGS = ("--lint-only", "-Wall", "-Wno-DECLFILENAME")
@@ -45,7 +54,7 @@ TOOL_TEMPLATES = Path(__file__).resolve().parent.parent / "templates" / "catapul
 
 class RtlStep(Step):
     name = "rtl"
-    reads = ("name", "rtl.generator")
+    reads = ("name", "rtl.generator", "rtl.weights", *REUSE_KEYS)
     needs = ("convert/graph.json", "convert/weights.npz")
     outputs = (VERILOG_FILE, RTL_JSON)
     doc = (
@@ -69,10 +78,12 @@ class RtlStep(Step):
         return self.reads + TOOL_READS.get(flow.hls.backend, ())
 
     def run(self, ctx: StepContext) -> dict[str, Any]:
-        graph = Graph.load(ctx.input("convert", "graph.json").parent)
+        graph = ctx.graph()
         if ctx.flow.hls.backend != "native":
             return _run_tool(ctx, graph)
-        design = generate(graph, ctx.flow.name)
+        # weights as constants, or from the params_in port when the flow asks for it
+        weights = ctx.flow.rtl.weights
+        design = generate(graph, ctx.flow.name, weights=weights)
         (ctx.dir / VERILOG_FILE).write_text(design.verilog)
         write_json(ctx.dir / RTL_JSON, design.info)
         info = design.info
@@ -107,7 +118,7 @@ def _run_tool(ctx: StepContext, graph: Graph) -> dict[str, Any]:
     from asicflow.hlstools import bambu, catapult
 
     backend = ctx.flow.hls.backend
-    project = write_project(graph, ctx.flow.name, ctx.dir / SRC_DIR)
+    project = write_project(graph, ctx.flow.name, ctx.dir / SRC_DIR, weights=ctx.flow.rtl.weights)
     ctx.note(f"{backend}: C++ project in {SRC_DIR}/ ({len(project.files)} files)")
     out: ToolRtl = (catapult if backend == "catapult" else bambu).run(ctx, graph)
     (ctx.dir / VERILOG_FILE).write_text(out.verilog)

@@ -94,7 +94,7 @@ def read_stat(path: Path, top: str) -> tuple[str, dict[str, Any]]:
 
 class SynthStep(Step):
     name = "synth"
-    reads = ("pdk", "pdk_root", "corner", "synth.abc", "tmr.enabled")
+    reads = ("pdk", "pdk_root", "corner", "synth.abc", "options")
     needs = ("rtl/top.v", "rtl/rtl.json")
 
     def needs_for(self, flow: FlowConfig) -> tuple[str, ...]:

@@ -1,6 +1,7 @@
 """Step ``tmr``: triplicate the RTL's flip-flops with majority voters (Yosys, in a child).
 
-Reads ``rtl/top.v`` + ``rtl/rtl.json`` (any RTL source that records its ``top``), writes
+Reads ``top.v`` + ``rtl.json`` of the design step before it (``i2c`` when the I2C wrapper is
+on, else ``rtl``; any RTL source that records its ``top``), writes
 ``tmr/top.v`` (same module name and ports, plus the output ``tmr_error``) and ``tmr/rtl.json``
 (the rtl description plus a ``tmr`` entry: the port, the triplicated registers and their
 replica names), then, with ``tmr.prove``, proves the result equivalent to the RTL
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from asicflow import tmr
+from asicflow.config import FlowConfig
 from asicflow.errors import AsicflowError
 from asicflow.steps.base import Step, StepContext, write_json
 from asicflow.steps.synth import read_top
@@ -26,12 +28,18 @@ class TmrStep(Step):
     outputs = ("top.v", "rtl.json", "tmr.json", "tmr_request.json")
     doc = "triple modular redundancy: three replicas of every flip-flop, majority voters"
 
+    def needs_for(self, flow: FlowConfig) -> tuple[str, ...]:
+        """TMR protects the design before it: the I2C wrapper when that is on, else rtl."""
+        src = _source_step(flow)
+        return (f"{src}/top.v", f"{src}/rtl.json")
+
     def run(self, ctx: StepContext) -> dict[str, Any]:
-        rtl_json = ctx.input("rtl", "rtl.json")
+        src = _source_step(ctx.flow)
+        rtl_json = ctx.input(src, "rtl.json")
         top = read_top(rtl_json)
-        source = ctx.input("rtl", "top.v")
+        source = ctx.input(src, "top.v")
         if not source.is_file():
-            raise AsicflowError(f"tmr needs {source} (written by the rtl step)")
+            raise AsicflowError(f"tmr needs {source} (written by the {src} step)")
         cfg = ctx.flow.tmr
         report = tmr.insert(ctx.run, source, top, ctx.dir, exclude=cfg.exclude)
         info: dict[str, Any] = json.loads(Path(rtl_json).read_text())
@@ -53,3 +61,8 @@ class TmrStep(Step):
             proof = tmr.prove(ctx.run, source, ctx.dir / "top.v", top, ctx.dir)
             metrics["tmr__equiv_proven"] = proof["equiv_cells"]
         return metrics
+
+
+def _source_step(flow: FlowConfig) -> str:
+    steps = flow.design_steps
+    return steps[steps.index("tmr") - 1] if "tmr" in steps else "rtl"

@@ -2,6 +2,8 @@
 
 Run from the project root:  .venv/bin/python examples/digits_mlp/train.py
 Writes examples/digits_mlp/digits_mlp.h5 (committed, so flows are reproducible).
+``--seed 1 --out digits_mlp_run2.h5`` is a second training run of the same architecture
+(the weights the I2C flow ``digits_mlp_hardened`` reprograms its running design with).
 """
 
 from __future__ import annotations
@@ -30,14 +32,20 @@ def build() -> tf.keras.Model:
 
 
 def main() -> None:
-    tf.keras.utils.set_random_seed(0)
+    import argparse
+
+    p = argparse.ArgumentParser()
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default="digits_mlp.h5", help="file name beside this script")
+    args = p.parse_args()
+    tf.keras.utils.set_random_seed(args.seed)
     d = sklearn_digits()
     model = build()
     model.compile(tf.keras.optimizers.Adam(3e-3), "sparse_categorical_crossentropy", ["accuracy"])
     model.fit(d.x[~d.test], d.y[~d.test], epochs=60, batch_size=32, verbose=0)
     _, acc = model.evaluate(d.x[d.test], d.y[d.test], verbose=0)
     print(f"test accuracy {acc:.4f}")
-    model.save(Path(__file__).with_name("digits_mlp.h5"))
+    model.save(Path(__file__).with_name(args.out))
 
 
 if __name__ == "__main__":

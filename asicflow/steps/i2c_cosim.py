@@ -1,0 +1,182 @@
+"""Step ``i2c_cosim``: the I2C-loaded design (with TMR when on) against the golden model.
+
+A real bus model (``cocotbext.i2c.I2cMaster``) loads the flow's model over I2C at
+``i2c.speed_hz``, reads the register file back, streams every stimulus (0 mismatches
+required), then, with ``i2c.reload_model``, loads the second model into the same running
+design, reads back and streams again against that model's golden outputs. A foreign address
+must be refused (NACK), and the last bytes are rewritten and read back in standard-mode
+(100 kHz). Testbench: ``verification/test_i2c_weights.py``.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from asicflow.config import FlowConfig
+from asicflow.errors import CheckFailed
+from asicflow.fixed import IntArray
+from asicflow.golden import run
+from asicflow.ir import Graph
+from asicflow.rtl.tools import check_simulator
+from asicflow.steps.base import Step, StepContext
+from asicflow.steps.i2c import RELOAD_DIR
+
+TEST_MODULE = "test_i2c_weights"
+STANDARD_MODE_BYTES = 8
+
+
+def with_params(graph: Graph, arrays: dict[str, IntArray]) -> Graph:
+    """A copy of ``graph`` whose parameter arrays are ``arrays`` (keys ``<layer>.<array>``)."""
+    g = copy.deepcopy(graph)
+    for lay in g.layers:
+        for name, old in lay.arrays().items():
+            setattr(
+                lay, name, np.asarray(arrays[f"{lay.name}.{name}"], np.int64).reshape(old.shape)
+            )
+    return g
+
+
+def i2c_sets(ctx: StepContext, x: IntArray, flow_y: IntArray) -> list[dict[str, Any]]:
+    """The weight sets to load: (name, writes.json, vectors.npz with x and expected y)."""
+    i2c_dir = ctx.flow_dir / "i2c"
+    graph = Graph.load(ctx.flow_dir / "convert")
+    sets = [("model", i2c_dir / "writes.json", flow_y)]
+    reload = i2c_dir / RELOAD_DIR
+    if ctx.flow.i2c.reload_model is not None:
+        with np.load(reload / "params.npz") as npz:
+            arrays = {k: npz[k] for k in npz.files}
+        g2 = with_params(graph, arrays)
+        sets.append(("reload_model", reload / "writes.json", run(g2, x)[g2.output.name]))
+    out = []
+    for name, writes, yy in sets:
+        vec = ctx.dir / f"{name}_vectors.npz"
+        with vec.open("wb") as fh:
+            np.savez(fh, x=x, y=yy)
+        out.append({"name": name, "writes": _rel(ctx, writes), "vectors": vec.name})
+    return out
+
+
+def run_i2c_bench(
+    ctx: StepContext,
+    sources: list[Path],
+    top: str,
+    cfg: dict[str, Any],
+    sim: str,
+    defines: tuple[str, ...] = (),
+    build_args: tuple[str, ...] = (),
+) -> dict[str, Any]:
+    """Build ``source`` and run the I2C testbench on it with ``cfg``; its result."""
+    (ctx.dir / "i2c_test.json").write_text(json.dumps(cfg, indent=1) + "\n")
+    argv = [
+        sys.executable,
+        "-m",
+        "asicflow.cocotb_run",
+        "--sim",
+        sim,
+        "--top",
+        top,
+        *[a for s in sources for a in ("--source", _rel(ctx, s))],
+        "--build-dir",
+        "sim_build",
+        "--test-module",
+        TEST_MODULE,
+        "--env",
+        "ASICFLOW_I2C=i2c_test.json",
+        "--result",
+        "result.json",
+        *[a for d in defines for a in ("--define", d)],
+        *[f"--build-arg={a}" for a in build_args],
+    ]
+    ctx.run(argv, env=check_simulator(sim), check=False, tool=f"cocotb ({sim})")
+    result_file = ctx.dir / "result.json"
+    if not result_file.is_file():
+        raise CheckFailed(f"the I2C testbench wrote no result (see {ctx.log})")
+    result: dict[str, Any] = json.loads(result_file.read_text())
+    problems = []
+    if not result["ack_on_address"]:
+        problems.append("the design did not acknowledge its address")
+    if not result["nack_on_other_address"]:
+        problems.append("the design acknowledged a foreign address")
+    for s in result["sets"]:
+        if s["readback_errors"]:
+            problems.append(f"{s['name']}: read-back {s['first_readback_error']}")
+        if s["mismatches"]:
+            problems.append(f"{s['name']}: {s['mismatches']} mismatches, {s['first_mismatch']}")
+    if result.get("standard_mode", {}).get("errors"):
+        problems.append("standard-mode read-back differs")
+    if result.get("tmr_error_seen"):
+        problems.append("tmr_error was raised although nothing was upset")
+    if problems:
+        raise CheckFailed("I2C weight loading failed:\n" + "\n".join(f"  - {p}" for p in problems))
+    return result
+
+
+class I2cCosimStep(Step):
+    name: ClassVar[str] = "i2c_cosim"
+    reads: ClassVar[tuple[str, ...]] = ("sim.simulator", "i2c.speed_hz", "i2c.reload_model")
+    needs: ClassVar[tuple[str, ...]] = (
+        "golden/stimuli.npz",
+        "i2c/regmap.json",
+        "i2c/writes.json",
+        "convert/graph.json",
+        "convert/weights.npz",
+    )
+    outputs: ClassVar[tuple[str, ...]] = ("result.json",)
+    doc: ClassVar[str] = "I2C bus model loads the weights, reads back, 0 mismatches (2 sets)"
+
+    def needs_for(self, flow: FlowConfig) -> tuple[str, ...]:
+        extra = (f"i2c/{RELOAD_DIR}/writes.json",) if flow.i2c.reload_model is not None else ()
+        return (*self.needs, f"{flow.rtl_step}/top.v", f"{flow.rtl_step}/rtl.json", *extra)
+
+    def deps(self, flow: FlowConfig) -> list[Path]:
+        from asicflow.rtl.cosim_run import TESTBENCH_DIR
+
+        return [TESTBENCH_DIR / f"{TEST_MODULE}.py"]
+
+    def run(self, ctx: StepContext) -> dict[str, Any]:
+        src = ctx.flow.rtl_step
+        with np.load(ctx.input("golden", "stimuli.npz")) as npz:
+            x, y = npz["x"], npz["y"]
+        cfg = {
+            "rtl_json": _rel(ctx, ctx.input(src, "rtl.json")),
+            "regmap": _rel(ctx, ctx.input("i2c", "regmap.json")),
+            "sets": i2c_sets(ctx, x, y),
+            "speed_hz": ctx.flow.i2c.speed_hz,
+            "check_standard_mode": STANDARD_MODE_BYTES,
+            "clock_ns": ctx.flow.clock_period_ns,
+        }
+        top = json.loads(ctx.input(src, "rtl.json").read_text())["top"]
+        result = run_i2c_bench(ctx, [ctx.input(src, "top.v")], top, cfg, ctx.flow.sim.simulator)
+        metrics: dict[str, Any] = {
+            "i2c_cosim__sets": len(result["sets"]),
+            "i2c_cosim__speed_hz": result["speed_hz"],
+            "i2c_cosim__wall_s": round(result["wall_seconds"], 1),
+        }
+        for s in result["sets"]:
+            p = f"i2c_cosim__{s['name']}"
+            metrics.update(
+                {
+                    f"{p}_bytes_loaded": s["bytes"],
+                    f"{p}_load_ms": round(s["load_sim_us"] / 1000, 2),
+                    f"{p}_readback_errors": s["readback_errors"],
+                    f"{p}_vectors": s["vectors"],
+                    f"{p}_mismatches": s["mismatches"],
+                }
+            )
+        ctx.note(
+            f"i2c_cosim: {len(result['sets'])} weight set(s) loaded over I2C at "
+            f"{result['speed_hz'] / 1e3:.0f} kHz, read back and streamed: 0 mismatches"
+        )
+        return metrics
+
+
+def _rel(ctx: StepContext, path: Path) -> str:
+    """``path`` relative to the step folder (the testbench resolves against its JSON)."""
+    return os.path.relpath(path, ctx.dir)
