@@ -54,6 +54,23 @@ def _cmd_keys(_: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_i2c_writes(args: argparse.Namespace) -> int:
+    from asicflow.config import build_root, load_flow
+    from asicflow.i2c.program import program
+    from asicflow.i2c.regmap import RegisterMap
+
+    flow = load_flow(Path(args.flow))
+    regmap_file = build_root() / flow.name / "i2c" / "regmap.json"
+    if not regmap_file.is_file():
+        raise AsicflowError(
+            f"no register map at {regmap_file}: run 'asicflow run {args.flow} --to i2c' first "
+            "(the flow needs options.i2c_weights: true)"
+        )
+    n = program(flow, Path(args.model), RegisterMap.load(regmap_file), Path(args.out))
+    print(f"{n} I2C write transactions: {Path(args.out) / 'writes.txt'} (and writes.json)")
+    return 0
+
+
 def _cmd_steps(_: argparse.Namespace) -> int:
     from asicflow.registry import STEPS
 
@@ -74,6 +91,13 @@ def parser() -> argparse.ArgumentParser:
     r.set_defaults(func=_cmd_run)
     sub.add_parser("keys", help="print the flow YAML reference").set_defaults(func=_cmd_keys)
     sub.add_parser("steps", help="list the flow's steps").set_defaults(func=_cmd_steps)
+    w = sub.add_parser(
+        "i2c-writes", help="a retrained model's weights as I2C write transactions for the chip"
+    )
+    w.add_argument("flow", help="the flow YAML the chip was built from (options.i2c_weights)")
+    w.add_argument("model", help="the retrained model (.h5), same architecture and quantizers")
+    w.add_argument("--out", required=True, help="folder for writes.txt, writes.json, params.npz")
+    w.set_defaults(func=_cmd_i2c_writes)
     return p
 
 

@@ -92,6 +92,13 @@ class SimConfig:
     simulator: str = key(
         "verilator", "RTL simulator for rtl_cosim", choices=("verilator", "icarus")
     )
+    gl_vectors: int = key(200, "gl_sim: stimuli run through the gate-level netlist")
+    gl_i2c_speed_hz: int = key(
+        2_500_000,
+        "gl_sim: SCL rate of the I2C weight load at gate level (simulation time; the "
+        "target samples SCL with clk, i2c_cosim covers 100/400 kHz at RTL)",
+        unit="Hz",
+    )
 
 
 @dataclass(frozen=True)
@@ -169,7 +176,10 @@ class TmrConfig:
         "replicas; every reader, the register's own feedback included, sees the voted value",
         choices=("after",),
     )
-    prove: bool = key(True, "tmr: prove the TMR design equivalent to the RTL with Yosys")
+    prove: bool = key(
+        True, "tmr: prove the TMR design equivalent to its input (Yosys miter, ABC dprove)"
+    )
+    upsets: int = key(1000, "faults: single-event upsets injected with and without TMR")
 
 
 @dataclass(frozen=True)
@@ -205,6 +215,46 @@ class I2cConfig:
 
 
 @dataclass(frozen=True)
+class PtqConfig:
+    enabled: bool = key(
+        False,
+        "post-training quantization: asicflow quantizes the float weights of Dense/Conv layers "
+        "that have no QKeras quantizer (round half to even, saturate) and casts their outputs; "
+        "the golden model is then the reference, checked against the float Keras model",
+    )
+    weight_bits: int = key(
+        8, "weight width; integer bits per layer: the fewest with no weight saturating", unit="bit"
+    )
+    weight_type: FixedType | None = key(
+        None, "one weight type for every layer instead of weight_bits (width, integer, sign)"
+    )
+    bias_bits: int = key(
+        12, "bias width; integer bits per layer: the fewest with no bias saturating", unit="bit"
+    )
+    bias_type: FixedType | None = key(None, "one bias type for every layer instead of bias_bits")
+    activation_bits: int = key(
+        10,
+        "width of each quantized layer's output (after its ReLU or linear activation); "
+        "integer bits from the float model's range on the flow's data (unsigned after ReLU)",
+        unit="bit",
+    )
+    activation_type: FixedType | None = key(
+        None, "one output type for every quantized layer instead of activation_bits"
+    )
+    layers: dict[str, dict[str, FixedType]] = key(
+        {},
+        "per-layer types by Keras layer name: {layer: {weight_type, bias_type, "
+        "activation_type}}; rounding and overflow modes are always RND_CONV and SAT",
+    )
+    min_agreement: float = key(
+        95.0,
+        "golden: least share of stimuli whose golden output argmax equals the float Keras "
+        "model's (a single output: the same sign, as a binary classifier's logit)",
+        unit="%",
+    )
+
+
+@dataclass(frozen=True)
 class FlowConfig:
     model: Path = key(doc="trained QKeras model (.h5)", must_exist=True)
     name: str = key("", "flow name (default: the YAML file's name without .yaml)")
@@ -216,6 +266,7 @@ class FlowConfig:
     precision: dict[str, LayerPrecision] = key(
         {}, "per-layer type overrides {layer: {accum, result}}"
     )
+    ptq: PtqConfig = section(PtqConfig, "post-training quantization of float Keras models")
     hls: HlsConfig = section(HlsConfig, "HLS C++ and csim")
     rtl: RtlConfig = section(RtlConfig, "RTL generation")
     sim: SimConfig = section(SimConfig, "RTL co-simulation")
@@ -270,6 +321,18 @@ def _check(cfg: FlowConfig) -> list[str]:
     ]:
         if not 1 <= r <= 1024:
             problems.append(f"'{where}' is {r}: a reuse factor is 1 (fully parallel) to 1024")
+    if cfg.sim.gl_vectors < 1:
+        problems.append("'sim.gl_vectors' must be at least 1")
+    for where, hz in (
+        ("sim.gl_i2c_speed_hz", cfg.sim.gl_i2c_speed_hz),
+        ("i2c.speed_hz", cfg.i2c.speed_hz),
+    ):
+        if hz < 1 or hz * 20 * cfg.clock_period_ns * 1e-9 > 1:
+            problems.append(
+                f"'{where}' {hz} Hz: the I2C target needs a clock at least 20x SCL "
+                f"(clock_period_ns {cfg.clock_period_ns} allows up to "
+                f"{1e9 / (20 * cfg.clock_period_ns):.0f} Hz)"
+            )
     if not 0x08 <= cfg.i2c.address <= 0x77:
         problems.append(
             f"'i2c.address' {cfg.i2c.address:#04x} is not a usable 7-bit I2C address: use "
@@ -281,6 +344,23 @@ def _check(cfg: FlowConfig) -> list[str]:
         problems.append("'i2c.write_chunk' must be 1 to 256 bytes")
     if cfg.i2c.reload_model is not None and not cfg.options.i2c_weights:
         problems.append("'i2c.reload_model' is set but 'options.i2c_weights' is off")
+    ptq = cfg.ptq
+    for k, bits in (("weight", ptq.weight_bits), ("bias", ptq.bias_bits)):
+        if not 2 <= bits <= 32:
+            problems.append(f"'ptq.{k}_bits' is {bits}: use 2 to 32 (the sign bit included)")
+    if not 1 <= ptq.activation_bits <= 32:
+        problems.append(f"'ptq.activation_bits' is {ptq.activation_bits}: use 1 to 32")
+    if not 0.0 <= ptq.min_agreement <= 100.0:
+        problems.append("'ptq.min_agreement' is a percentage: 0 to 100")
+    ptq_keys = ("weight_type", "bias_type", "activation_type")
+    for lname, types_ in ptq.layers.items():
+        for k in types_:
+            if k not in ptq_keys:
+                problems.append(
+                    f"'ptq.layers.{lname}.{k}' is not a key; use one of {', '.join(ptq_keys)}"
+                )
+    if ptq.layers and not ptq.enabled:
+        problems.append("'ptq.layers' is set but 'ptq.enabled' is off")
     return problems
 
 

@@ -8,10 +8,13 @@ from asicflow.steps.convert import ConvertStep
 from asicflow.steps.cosim import CosimStep
 from asicflow.steps.csim import CsimStep
 from asicflow.steps.design_check import DesignCheckStep
+from asicflow.steps.faults import FaultsStep
+from asicflow.steps.gl_sim import GlSimStep
 from asicflow.steps.golden import GoldenStep
 from asicflow.steps.hls import HlsStep
 from asicflow.steps.i2c import I2cStep
 from asicflow.steps.i2c_cosim import I2cCosimStep
+from asicflow.steps.overhead import OverheadStep
 from asicflow.steps.pnr import PnrStep
 from asicflow.steps.power import PowerStep
 from asicflow.steps.report import ReportStep
@@ -33,9 +36,12 @@ STEPS: list[Step] = [
     TmrStep(),
     CosimStep(),
     I2cCosimStep(),
+    FaultsStep(),
     SynthStep(),
     StaStep(),
     PowerStep(),
+    GlSimStep(),
+    OverheadStep(),
     PnrStep(),
     ReportStep(),
 ]

@@ -17,6 +17,7 @@ from typing import Any
 from doit.exceptions import TaskFailed
 from doit.tools import config_changed
 
+from asicflow import sweep
 from asicflow.config import FlowConfig, build_root, flow_files, load_flow
 from asicflow.errors import AsicflowError
 from asicflow.registry import STEPS
@@ -87,7 +88,59 @@ def step_tasks(
         }
 
 
+def _sweep_action(flow_file: Path) -> TaskFailed | None:
+    debug = os.environ.get(DEBUG_ENV, "") not in ("", "0")
+    try:
+        sweep.run_sweep(load_flow(flow_file), build_root(), debug=debug, progress=print)
+    except AsicflowError as exc:
+        detail = "\n" + traceback.format_exc() if debug else ""
+        return TaskFailed(f"sweep: {exc}{detail}")
+    return None
+
+
+def sweep_tasks(flows: list[tuple[Path, FlowConfig | AsicflowError]]) -> Iterator[dict[str, Any]]:
+    """``sweep:<flow>``: the reuse-factor sweep (asicflow/sweep.py) into build/<flow>/sweep/.
+    Not a default task; reruns when the flow's convert/golden results or the values every
+    point's steps read change."""
+
+    yield {"name": None, "doc": "reuse-factor sweep: area, II, latency, slack per R"}
+    build = build_root()
+    for path, flow in flows:
+        if isinstance(flow, AsicflowError):
+            yield {
+                "name": path.stem,
+                "actions": [lambda e=flow: TaskFailed(f"sweep: {e}")],
+                "uptodate": [False],
+            }
+            continue
+        fdir = build / flow.name
+        try:
+            signature = sweep.config_signature(flow)
+        except AsicflowError as exc:
+            yield {
+                "name": flow.name,
+                "actions": [lambda e=exc: TaskFailed(f"sweep: {e}")],
+                "uptodate": [False],
+            }
+            continue
+        yield {
+            "name": flow.name,
+            "actions": [(_sweep_action, [path])],
+            "file_dep": [str(fdir / n) for n in sweep.shared_files(flow)]
+            + [str(p) for p in sweep.file_deps(flow)],
+            "targets": [str(sweep.sweep_dir(build, flow) / o) for o in sweep.OUTPUTS],
+            "uptodate": [config_changed(signature)],
+            "doc": f"reuse-factor sweep ({flow.name})",
+            "verbosity": 2,
+        }
+
+
 def all_tasks() -> dict[str, Any]:
-    """``task_<step>`` creators for a dodo module (flow files are read once, here)."""
+    """``task_<step>`` creators for a dodo module (flow files are read once, here), and
+    ``task_sweep``."""
     flows = _flows()
-    return {f"task_{step.name}": (lambda s=step: step_tasks(s, flows)) for step in STEPS}
+    tasks: dict[str, Any] = {
+        f"task_{step.name}": (lambda s=step: step_tasks(s, flows)) for step in STEPS
+    }
+    tasks["task_sweep"] = lambda: sweep_tasks(flows)
+    return tasks

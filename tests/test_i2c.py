@@ -17,7 +17,7 @@ import pytest
 from designs import PDK_ROOT
 from graphs import random_inputs, random_mlp
 
-from asicflow.config import FlowConfig, I2cConfig, OptionsConfig, load_flow
+from asicflow.config import FlowConfig, I2cConfig, OptionsConfig, SimConfig, load_flow
 from asicflow.errors import AsicflowError, CheckFailed, ConfigError
 from asicflow.i2c.program import write_program
 from asicflow.i2c.regmap import RegisterMap, transactions
@@ -25,8 +25,10 @@ from asicflow.ir import Graph, param_arrays
 from asicflow.precision import infer
 from asicflow.rtl import generate
 from asicflow.steps.base import execute
+from asicflow.steps.gl_sim import GlSimStep
 from asicflow.steps.i2c import RELOAD_DIR, I2cStep
 from asicflow.steps.i2c_cosim import I2cCosimStep
+from asicflow.steps.synth import SynthStep
 from asicflow.steps.tmr import TmrStep
 from asicflow.stimuli import write_stimuli
 
@@ -150,7 +152,7 @@ def test_tmr_around_the_wrapper_still_loads_and_matches(
     # every flip-flop: the network's pipeline, the I2C target and the whole register file
     regmap = RegisterMap.load(build / flow.name / "i2c" / "regmap.json")
     assert tmr_metrics["tmr__flip_flops_protected"] > 8 * regmap.nbytes
-    assert tmr_metrics["tmr__equiv_proven"] > 0
+    assert tmr_metrics["tmr__equiv_proven"] is True
     execute(I2cCosimStep(), flow, build=build)
     res = _result(build, flow)
     assert all(s["mismatches"] == 0 for s in res["sets"]) and not res["tmr_error_seen"]
@@ -170,3 +172,76 @@ def test_a_wrong_byte_on_the_bus_is_caught(wrapped: tuple[Path, FlowConfig, Grap
             execute(I2cCosimStep(), flow, build=build)
     finally:
         writes.write_text(good)
+
+
+@pytest.mark.tools
+def test_gate_level_tmr_and_i2c_netlist_loads_and_matches(
+    wrapped: tuple[Path, FlowConfig, Graph],
+) -> None:
+    """sky130hd netlist of the TMR + I2C design, simulated with the PDK's cell models."""
+    build, flow, _ = wrapped
+    flow = dataclasses.replace(
+        flow,
+        options=OptionsConfig(i2c_weights=True, tmr=True),
+        sim=SimConfig(gl_vectors=100),
+    )
+    if not (build / flow.name / "tmr" / "top.v").is_file():
+        execute(TmrStep(), flow, build=build)
+    synth = execute(SynthStep(), flow, build=build)
+    regmap = RegisterMap.load(build / flow.name / "i2c" / "regmap.json")
+    # the register file alone is 8 bits per byte, three times over after TMR
+    assert synth["design__instance__count__flops"] >= 3 * 8 * regmap.nbytes
+    metrics = execute(GlSimStep(), flow, build=build)
+    assert metrics["gl_sim__vectors"] == 100 and metrics["gl_sim__mismatches"] == 0
+    res = json.loads((build / flow.name / "gl_sim" / "result.json").read_text())
+    assert res["sets"][0]["readback_errors"] == 0 and not res["tmr_error_seen"]
+
+
+def test_i2c_writes_cli_reprograms_from_a_retrained_model(tmp_path: Path) -> None:
+    """convert + i2c of the hardened digits flow, then the user command on a second training
+    run: its transactions carry that run's weights; another architecture is refused."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "ASICFLOW_BUILD": str(tmp_path / "build")}
+    flow = PROJECT / "flows" / "digits_mlp_hardened.yaml"
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "asicflow", *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            cwd=PROJECT,
+        )
+
+    done = cli("run", str(flow), "--to", "i2c")
+    assert done.returncode == 0, done.stderr
+    i2c_dir = tmp_path / "build" / "digits_mlp_hardened" / "i2c"
+    regmap = RegisterMap.load(i2c_dir / "regmap.json")
+    run2 = PROJECT / "examples" / "digits_mlp" / "digits_mlp_run2.h5"
+    out = tmp_path / "run2"
+    done = cli("i2c-writes", str(flow), str(run2), "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    writes = json.loads((out / "writes.json").read_text())
+    assert writes["address"] == 0x50
+    image = b"".join(bytes(t["data"]) for t in writes["transactions"])
+    loaded = regmap.unpack(image)
+    first = regmap.unpack(
+        b"".join(
+            bytes(t["data"])
+            for t in json.loads((i2c_dir / "writes.json").read_text())["transactions"]
+        )
+    )
+    with np.load(out / "params.npz") as npz:
+        for f in regmap.fields:
+            np.testing.assert_array_equal(loaded[f.key], npz[f.key])
+    assert any(not np.array_equal(loaded[k], first[k]) for k in first)
+    jet = PROJECT / "examples" / "jet_mlp" / "jet_mlp.h5"
+    bad = cli("i2c-writes", str(flow), str(jet), "--out", str(tmp_path / "jet"))
+    assert bad.returncode == 1
+    assert (
+        "does not fit the I2C register map" in bad.stderr
+        and "not the same architecture" in bad.stderr
+    )

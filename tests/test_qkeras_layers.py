@@ -14,11 +14,13 @@ import pytest
 import tensorflow as tf
 from qkeras import (
     QActivation,
+    QAveragePooling2D,
     QBatchNormalization,
     QConv1D,
     QConv2D,
     QDense,
     QDepthwiseConv2D,
+    QGlobalAveragePooling2D,
     binary,
     quantized_bits,
     quantized_po2,
@@ -416,7 +418,8 @@ def test_quantizer_as_layer_activation() -> None:
             "depth_multiplier",
         ),
         (lambda: QActivation(quantized_bits(4, 0, alpha="auto"), name="bad"), "alpha='auto'"),
-        (lambda: L.Conv2D(2, 3, name="bad"), "is not supported"),
+        (lambda: L.Conv2DTranspose(2, 3, name="bad"), "is not supported"),
+        (lambda: L.Conv2D(2, 3, name="bad"), "'ptq' in the flow"),  # float without ptq
         (
             lambda: QConv2D(
                 2,
@@ -433,3 +436,111 @@ def test_unsupported_image_layers(make: Any, needle: str) -> None:
     with pytest.raises(UnsupportedModel) as e:
         convert(model, "t", None)
     assert "'bad'" in str(e.value) and needle in str(e.value)
+
+
+# --- QAveragePooling2D / QGlobalAveragePooling2D ---------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "make,in_shape,factor",
+    [
+        # q(1/4) = 1/4: exactly the average, no extra layer; activation quantizer after it
+        (
+            lambda: QAveragePooling2D(
+                2,
+                average_quantizer=quantized_bits(8, 0, alpha=1),
+                activation=quantized_relu(5, 1),
+                name="qavg",
+            ),
+            (5, 7, 2),
+            1.0,
+        ),  # fmt: skip
+        # QKeras 0.9: alpha * quantized(x), so q(1/4) = 1.5 / 4: average times 1.5; 'same'
+        # padding at the borders
+        (
+            lambda: QAveragePooling2D(
+                2, padding="same", average_quantizer=quantized_bits(4, 0, alpha=1.5), name="qavg"
+            ),
+            (5, 5, 2),
+            1.5,
+        ),  # fmt: skip
+        (lambda: QAveragePooling2D((1, 2), name="qavg"), (4, 6, 2), 1.0),  # no quantizer
+        # binary(1/8) = 1: average times 8
+        (lambda: QGlobalAveragePooling2D(average_quantizer=binary(), name="qavg"), (4, 2, 3), 8.0),
+    ],
+)
+def test_qaverage_pooling(make: Any, in_shape: tuple, factor: float) -> None:
+    def body(x: Any) -> Any:
+        x = make()(x)
+        if len(x.shape) > 2:
+            x = L.Flatten()(x)
+        return _dense(3, "fc")(x)
+
+    g, conv, _ = check(_model(in_shape, body))
+    assert isinstance(g.layer("qavg"), Pool) and "qavg" in conv.taps.values()
+    scales = [lay for lay in g.layers if isinstance(lay, ScaleShift)]
+    if factor == 1.0:
+        assert not scales
+    else:
+        (s,) = scales
+        assert np.all(to_float(s.scale, s.scale_type) == factor)
+
+
+def test_qaverage_pooling_odd_window_is_rejected() -> None:
+    model = _model((6, 6, 1), lambda x: QAveragePooling2D(3, name="qavg3")(x))
+    with pytest.raises(UnsupportedModel, match=r"'qavg3'.*\[9\].*power-of-two"):
+        convert(model, "t", None)
+
+
+# --- float reference (quantizers off) -------------------------------------------------------
+
+
+def test_float_forward_equals_a_plain_keras_twin() -> None:
+    """float_forward of a conv/pool/BN/add/concat QKeras model equals the same architecture
+    built from plain Keras layers with the same float weights."""
+
+    def body(x: Any, q: bool = True) -> Any:
+        conv = (lambda **k: QConv2D(kernel_quantizer=W6, bias_quantizer=W6, **k)) if q else L.Conv2D
+        a = conv(filters=3, kernel_size=3, padding="same", name="c1")(x)
+        a = QBatchNormalization(name="bn")(a) if q else L.BatchNormalization(name="bn")(a)
+        a = QActivation(quantized_relu(6, 2), name="r1")(a) if q else L.ReLU(name="r1")(a)
+        b = conv(filters=3, kernel_size=1, name="c2")(x)
+        s = L.Add(name="add")([a, b])
+        c = L.Concatenate(name="cat")([s, x])
+        p = (
+            QAveragePooling2D(2, average_quantizer=W6, name="avg")(c)
+            if q
+            else (L.AveragePooling2D(2, name="avg")(c))
+        )
+        p = L.MaxPooling2D(1, name="mx")(p)
+        f = L.Flatten(name="flat")(p)
+        return _dense(4, "fc")(f) if q else L.Dense(4, name="fc")(f)
+
+    from asicflow.convert.qkeras_model import float_forward
+
+    model = _model((6, 6, 2), body)
+    _set_bn(model.get_layer("bn"), np.random.default_rng(3), po2=False)
+    inp = L.Input((6, 6, 2))
+    twin = tf.keras.Model(inp, body(inp, q=False))
+    for layer in twin.layers[1:]:
+        layer.set_weights(model.get_layer(layer.name).get_weights())
+    x = np.random.default_rng(0).uniform(-2, 2, (64, 72)).astype(np.float32)
+    want = twin.predict(x.reshape(-1, 6, 6, 2), verbose=0)
+    got = float_forward(model, x)
+    assert got is not None and got.shape == (64, 4)
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+    q_out = model.predict(x.reshape(-1, 6, 6, 2), verbose=0)
+    assert np.abs(q_out - want).max() > 1e-3  # the quantized model differs: quantizers were off
+
+
+def test_float_forward_binary_off_is_identity() -> None:
+    from asicflow.convert.qkeras_model import float_forward
+
+    model = _model((6,), lambda x: _dense(3, "fc")(QActivation(binary(), name="b")(x)))
+    x = np.random.default_rng(0).uniform(-1, 1, (5, 6)).astype(np.float32)
+    w, b = model.get_layer("fc").get_weights()
+    got = float_forward(model, x)
+    assert got is not None
+    np.testing.assert_allclose(got, x @ w + b, rtol=1e-5, atol=1e-6)
+    model = _model((6,), lambda x: QActivation(quantized_relu(4, 1, use_sigmoid=1))(x))
+    assert float_forward(model, x) is None

@@ -79,9 +79,7 @@ def test_small_design_triplicated_and_proven(small: Path) -> None:
     assert re.search(r"module hand\([^)]*tmr_error\)", text)
     for r in report["registers"]:
         assert len(set(r["replicas"])) == 3
-    assert tmr.prove(runner(out), small / "small.v", out / "top.v", "hand", out)[
-        "equiv_cells"
-    ] >= sum(SMALL_REGS.values())
+    assert tmr.prove(runner(out), small / "small.v", out / "top.v", "hand", out)["equiv_proven"]
 
 
 def test_broken_voter_fails_the_proof(small: Path) -> None:
@@ -129,7 +127,7 @@ def test_tmr_step_on_network(net: tuple[Path, FlowConfig, dict[str, Any]]) -> No
     assert {"input_q", "valid_q", "dense1_q"} <= names
     assert info["ports"]["tmr_error"] == 1
     assert metrics["tmr__registers"] == len(names)
-    assert metrics["tmr__equiv_proven"] > 0  # the step ran the proof: every match proven
+    assert metrics["tmr__equiv_proven"] is True  # the step ran the proof and it held
 
 
 def _flops_by_net(netlist: str, dff_cells: set[str]) -> Counter[str]:

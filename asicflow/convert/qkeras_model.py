@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ import numpy.typing as npt
 
 from asicflow.convert import quantizers as qz
 from asicflow.convert.names import identifier
+from asicflow.convert.ptq import Ptq
 from asicflow.errors import AsicflowError, UnsupportedModel
 from asicflow.fixed import FixedType, IntArray, for_raw_range
 from asicflow.ir import (
@@ -46,13 +48,16 @@ from asicflow.precision import Override, infer
 SUPPORTED = (
     "InputLayer; QActivation; QDense; QConv1D, QConv2D (strides, 'same'/'valid', no "
     "dilation); QDepthwiseConv2D (depth_multiplier 1); MaxPooling1D/2D, AveragePooling1D/2D "
-    "and GlobalMax/AveragePooling (power-of-two window counts); Flatten; Reshape; "
+    "and GlobalMax/AveragePooling, QAveragePooling2D and QGlobalAveragePooling2D (power-of-two "
+    "window counts; average_quantizer(1/area) * area an exact constant); Flatten; Reshape; "
     "QBatchNormalization/BatchNormalization with exactly representable scale and shift; Add; "
     "Concatenate (last axis); Activation('relu' | 'linear'); Dropout (identity); a trailing "
-    "softmax (dropped). Quantizers: " + qz.SUPPORTED_QUANTIZERS
+    "softmax (dropped); with 'ptq' in the flow, float Dense, Conv1D/2D, DepthwiseConv2D and "
+    "BatchNormalization (folded into the layer before it, else a scale/shift). Quantizers: "
+    + qz.SUPPORTED_QUANTIZERS
 )
 
-CONV_CLASSES = ("QConv1D", "QConv2D", "QDepthwiseConv2D")
+CONV_CLASSES = ("QConv1D", "QConv2D", "QDepthwiseConv2D", "Conv1D", "Conv2D", "DepthwiseConv2D")
 POOL_CLASSES = {
     "MaxPooling1D": "max",
     "MaxPooling2D": "max",
@@ -62,6 +67,8 @@ POOL_CLASSES = {
     "GlobalMaxPooling2D": "max",
     "GlobalAveragePooling1D": "avg",
     "GlobalAveragePooling2D": "avg",
+    "QAveragePooling2D": "avg",
+    "QGlobalAveragePooling2D": "avg",
 }
 IDENTITY_CLASSES = ("Dropout", "SpatialDropout1D", "SpatialDropout2D", "GaussianNoise")
 
@@ -147,8 +154,10 @@ class _Walker:
         input_type: FixedType | None,
         overrides: dict[str, Override],
         reprogrammable: bool,
+        ptq: Ptq | None = None,
     ) -> None:
         self.model = model
+        self.ptq = ptq
         self.input_type = input_type
         self.overrides = overrides
         self.reprogrammable = reprogrammable
@@ -339,14 +348,21 @@ class _Walker:
             raise UnsupportedModel(
                 f"{where}: activation '{fn}' is not supported. Supported: " + SUPPORTED
             )
+        if self.ptq is not None and self.ptq.quantized and fn == "relu":
+            self.ptq.quantized.append(layer.name)
+            return self._ptq_output(layer, layer.activation, srcs[0], where, last, layer.name)
         out = self.elementwise(layer.activation, srcs[0], layer.name, where, last)
         if out != srcs[0]:
             self.tap(out, layer.name)
         return out
 
-    def _layer_activation(self, layer: Any, ir_name: str, where: str, last: bool) -> str:
+    def _layer_activation(
+        self, layer: Any, ir_name: str, where: str, last: bool, keras_out: str | None = None
+    ) -> str:
         act = layer.activation
         fn = qz.name_of(act)
+        if self.ptq is not None and layer.name in self.ptq.quantized:
+            return self._ptq_output(layer, act, ir_name, where, last, keras_out or layer.name)
         out = self.elementwise(
             act,
             ir_name,
@@ -360,10 +376,97 @@ class _Walker:
             self.tap(out, layer.name)
         return out
 
-    def _bias(self, layer: Any, where: str, n: int) -> tuple[IntArray, FixedType]:
-        if not layer.use_bias:
+    def _ptq_output(
+        self, layer: Any, act: Any, ir_name: str, where: str, last: bool, keras_out: str
+    ) -> str:
+        """Cast a post-training-quantized layer's output (after a float ReLU/linear
+        activation) to its activation type; a trailing softmax is dropped first."""
+        assert self.ptq is not None
+        fn = qz.name_of(act) if act is not None else "linear"
+        if hasattr(act, "get_config"):  # a QKeras activation quantizer fixes the type
+            out = self.elementwise(act, ir_name, layer.name + "_act", f"{where} activation", last)
+            self.tap(out, keras_out)
+            return out
+        if fn == "softmax":
+            self.elementwise(act, ir_name, layer.name, where, last)  # checks it is the last
+        elif fn not in ("linear", "relu"):
+            raise UnsupportedModel(
+                f"{where}: activation '{fn}' is not supported with post-training "
+                "quantization (relu, linear, a trailing softmax)"
+            )
+        prev = self.ir(ir_name)
+        relu = fn == "relu"
+        outs = [n.outbound_layer for n in self.model.get_layer(keras_out)._outbound_nodes]
+        if (
+            fn == "linear"
+            and len(outs) == 1
+            and type(outs[0]).__name__ == "Activation"
+            and outs[0].get_config()["activation"] == "relu"
+        ):
+            return ir_name  # the ReLU layer right after casts once (no double rounding)
+        t = self.ptq.activation(keras_out, relu, where)
+        lay = Activation(
+            identifier(layer.name + ("_relu" if relu else "_q"), self.taken),
+            keras_out,
+            prev.size,
+            t,
+            shape=prev.shape,
+            relu=relu,
+        )
+        self.emit(lay, [ir_name])
+        self.tap(lay.name, keras_out)
+        return lay.name
+
+    def _array(
+        self, layer: Any, attr: str, values: Any, where: str, what: str
+    ) -> tuple[IntArray, FixedType]:
+        """Raw integers of a parameter array: QKeras's quantizer ``attr`` when the layer has
+        one, else post-training quantization when the flow enables it."""
+        q = getattr(layer, attr, None)
+        if q is None and self.ptq is not None:
+            return self.ptq.weights(layer.name, values, "bias" if what == "bias" else "weight")
+        return qz.weight_array(q, np.asarray(values, np.float32), where, what)
+
+    def _bias(
+        self, layer: Any, where: str, n: int, values: Any = None
+    ) -> tuple[IntArray, FixedType]:
+        if not layer.use_bias and values is None:
             return np.zeros(n, np.int64), FixedType(1, 1)
-        return qz.weight_array(layer.bias_quantizer_internal, layer.bias.numpy(), where, "bias")
+        if values is None:
+            values = layer.bias.numpy()
+        return self._array(layer, "bias_quantizer_internal", values, where, "bias")
+
+    def _ptq_fold_target(self, layer: Any) -> Any | None:
+        """The float BatchNormalization right after a post-training-quantized layer with a
+        linear activation, which it is folded into before quantization (else None)."""
+        if self.ptq is None or getattr(layer, "kernel_quantizer_internal", None) is not None:
+            return None
+        if getattr(layer, "depthwise_quantizer_internal", None) is not None:
+            return None
+        act = getattr(layer, "activation", None)
+        if act is not None and qz.name_of(act) != "linear":
+            return None
+        outs = [n.outbound_layer for n in layer._outbound_nodes]
+        if len(outs) != 1 or type(outs[0]).__name__ != "BatchNormalization":
+            return None
+        return outs[0]
+
+    def _ptq_fold(
+        self, layer: Any, kernel: npt.NDArray[Any], bias: npt.NDArray[Any] | None, depthwise: bool
+    ) -> tuple[npt.NDArray[Any], npt.NDArray[Any] | None, Any | None]:
+        """(kernel, bias, folded BN layer or None): a float batch norm folded in float."""
+        bn = self._ptq_fold_target(layer)
+        if bn is None:
+            return kernel, bias, None
+        cfg = bn.get_config()
+        axis = np.ravel(cfg["axis"])
+        if len(axis) != 1 or int(axis[0]) not in (-1, len(bn.input_shape) - 1):
+            return kernel, bias, None
+        scale, offset = _bn_affine(bn)
+        k = np.asarray(kernel, np.float64)
+        k = k * (scale[None, None, :, None] if depthwise else scale)
+        b = (np.zeros(len(scale)) if bias is None else np.asarray(bias, np.float64)) * scale
+        return k, b + offset, bn
 
     def do_QDense(self, layer: Any, srcs: list[str], where: str, last: bool) -> str:
         prev = self.ir(srcs[0])
@@ -375,8 +478,10 @@ class _Walker:
             )
         if kernel.shape[0] != prev.size:
             raise UnsupportedModel(f"{where}: expects {kernel.shape[0]} inputs, gets {prev.size}")
-        w, wt = qz.weight_array(layer.kernel_quantizer_internal, kernel, where, "kernel")
-        b, bt = self._bias(layer, where, kernel.shape[1])
+        bias = layer.bias.numpy() if layer.use_bias else None
+        kernel, bias, bn = self._ptq_fold(layer, kernel, bias, False)
+        w, wt = self._array(layer, "kernel_quantizer_internal", kernel, where, "kernel")
+        b, bt = self._bias(layer, where, kernel.shape[1], bias)
         dense = Dense(
             identifier(layer.name, self.taken),
             layer.name,
@@ -389,13 +494,29 @@ class _Walker:
             bias=b,
         )
         self.emit(dense, srcs)
-        return self._layer_activation(layer, dense.name, where, last)
+        return self._fold_alias(layer, bn, dense.name, where, last)
+
+    do_Dense = do_QDense
+
+    def _fold_alias(self, layer: Any, bn: Any | None, ir_name: str, where: str, last: bool) -> str:
+        """The layer's output (through a batch norm folded into it, whose output it is)."""
+        if bn is None:
+            return self._layer_activation(layer, ir_name, where, last)
+        self.notes.append(
+            f"batch norm '{bn.name}' folded into '{layer.name}' before post-training "
+            "quantization"
+        )
+        out = self._layer_activation(
+            layer, ir_name, where, bn.name == self.last_keras, keras_out=bn.name
+        )
+        self.alias[bn.name] = out
+        return out
 
     def do_conv(self, layer: Any, srcs: list[str], where: str, last: bool) -> str:
         cls = type(layer).__name__
         prev = self.ir(srcs[0])
         cfg = layer.get_config()
-        one_d = cls == "QConv1D"
+        one_d = cls in ("QConv1D", "Conv1D")
         if cfg.get("data_format", "channels_last") != "channels_last":
             raise UnsupportedModel(f"{where}: only channels_last data is supported")
         if any(int(d) != 1 for d in np.ravel(cfg.get("dilation_rate", 1))):
@@ -411,18 +532,20 @@ class _Walker:
         if len(in_shape) != 3:
             raise UnsupportedModel(f"{where}: input shape {layer.input_shape} is not an image")
         h, wd, c = in_shape
-        depthwise = cls == "QDepthwiseConv2D"
+        depthwise = cls in ("QDepthwiseConv2D", "DepthwiseConv2D")
         if depthwise:
             if int(cfg.get("depth_multiplier", 1)) != 1:
                 raise UnsupportedModel(
                     f"{where}: depth_multiplier {cfg['depth_multiplier']}: only 1 is supported"
                 )
             kernel = layer.depthwise_kernel.numpy()
-            q = layer.depthwise_quantizer_internal
+            q = "depthwise_quantizer_internal"
         else:
             kernel = layer.kernel.numpy()
-            q = layer.kernel_quantizer_internal
-        w, wt = qz.weight_array(q, kernel, where, "kernel")
+            q = "kernel_quantizer_internal"
+        bias = layer.bias.numpy() if layer.use_bias else None
+        kernel, bias, bn = self._ptq_fold(layer, kernel, bias, depthwise)
+        w, wt = self._array(layer, q, kernel, where, "kernel")
         if one_d:
             w = w[None]
         kh, kw = int(w.shape[0]), int(w.shape[1])
@@ -441,7 +564,7 @@ class _Walker:
                 f"{where}: output shape {layer.output_shape} differs from the computed "
                 f"{(ho, wo, f)}"
             )
-        b, bt = self._bias(layer, where, f)
+        b, bt = self._bias(layer, where, f, bias)
         lay = Conv(
             identifier(layer.name, self.taken),
             layer.name,
@@ -462,7 +585,7 @@ class _Walker:
         if prev.size != h * wd * c:
             raise UnsupportedModel(f"{where}: expects {h * wd * c} inputs, gets {prev.size}")
         self.emit(lay, srcs)
-        return self._layer_activation(layer, lay.name, where, last)
+        return self._fold_alias(layer, bn, lay.name, where, last)
 
     def do_pool(self, layer: Any, srcs: list[str], where: str, last: bool) -> str:
         cls = type(layer).__name__
@@ -474,7 +597,7 @@ class _Walker:
         cfg = layer.get_config()
         if cfg.get("data_format", "channels_last") != "channels_last":
             raise UnsupportedModel(f"{where}: only channels_last data is supported")
-        if cls.startswith("Global"):
+        if cls.startswith(("Global", "QGlobal")):
             pool, stride, padding = (h, wd), (1, 1), "valid"
         else:
             one_d = cls.endswith("1D")
@@ -508,7 +631,54 @@ class _Walker:
                 )
         self.emit(lay, srcs)
         self.tap(lay.name, layer.name)
+        if cls.startswith("Q"):
+            return self._qkeras_average(layer, lay, where, last)
         return lay.name
+
+    def _qkeras_average(self, layer: Any, pool: Pool, where: str, last: bool) -> str:
+        """QAveragePooling2D / QGlobalAveragePooling2D: Keras's average (the in-bounds
+        mean), times the window area, times ``average_quantizer(1 / area)``, then the
+        layer's activation quantizer. The factor area * q(1/area) is exact (dyadic): 1 adds
+        nothing, any other value becomes a constant per-channel scale (ScaleShift)."""
+        out = pool.name
+        if getattr(layer, "average_quantizer", None):
+            q = layer.average_quantizer_internal
+            qz.check_common(q, where)
+            area = pool.pool[0] * pool.pool[1]
+            c = float(np.asarray(q(1.0 / area), np.float32))
+            factor = np.float64(np.float32(area) * np.float32(c))
+            if factor != np.float32(area) * np.float32(c) or not np.isfinite(factor):
+                raise UnsupportedModel(f"{where}: average factor {area} * {c} is not exact")
+            if factor != 1.0:
+                frac = qz.grid_frac(np.array([factor]), where, "average factor", limit=24)
+                raw = int(np.round(factor * 2.0**frac))
+                scale = ScaleShift(
+                    identifier(layer.name + "_scale", self.taken),
+                    layer.name,
+                    pool.size,
+                    FixedType(1, 1),
+                    shape=pool.shape,
+                    scale_type=for_raw_range(min(raw, 0), max(raw, 0), frac),
+                    bias_type=FixedType(1, 1),
+                    scale=np.full(pool.channels, raw, np.int64),
+                    bias=np.zeros(pool.channels, np.int64),
+                )
+                self.emit(scale, [pool.name])
+                self.tap(scale.name, layer.name)
+                self.conv.taps.pop(pool.name, None)
+                self.notes.append(
+                    f"'{layer.name}': average times {area} * {qz.describe(q)}(1/{area}) = "
+                    f"{factor:g} (a constant scale)"
+                )
+                out = self._exact_in_float32(scale.name, where)
+        act = getattr(layer, "activation", None)
+        if act is not None:
+            res = self.elementwise(act, out, layer.name + "_act", f"{where} activation", last)
+            if res != out:
+                self.conv.taps.pop(out, None)
+                self.tap(res, layer.name)
+            out = res
+        return out
 
     def do_Flatten(self, layer: Any, srcs: list[str], where: str, last: bool) -> str:
         return self._reshape(layer, srcs)
@@ -574,6 +744,8 @@ class _Walker:
         c = prev.channels
         if scale.shape != (c,):
             raise UnsupportedModel(f"{where}: {scale.shape} parameters for {c} channels")
+        if self.ptq is not None and type(layer).__name__ == "BatchNormalization":
+            return self._ptq_scale_shift(layer, prev, scale, offset, srcs, where, last)
         what = "scale gamma/sqrt(variance + epsilon)"
         try:
             fs = qz.grid_frac(scale, where, what, limit=24)
@@ -606,6 +778,35 @@ class _Walker:
         self.emit(lay, srcs)
         self.tap(lay.name, layer.name)
         return self._exact_in_float32(lay.name, where)
+
+    def _ptq_scale_shift(
+        self,
+        layer: Any,
+        prev: Layer,
+        scale: npt.NDArray[np.float64],
+        offset: npt.NDArray[np.float64],
+        srcs: list[str],
+        where: str,
+        last: bool,
+    ) -> str:
+        """A float batch norm not foldable into a layer: scale (weight type) and shift (bias
+        type) quantized by PTQ, output cast to its activation type."""
+        assert self.ptq is not None
+        s_raw, st = self.ptq.weights(layer.name, scale, "weight")
+        t_raw, bt = self.ptq.weights(layer.name, offset, "bias")
+        lay = ScaleShift(
+            identifier(layer.name, self.taken),
+            layer.name,
+            prev.size,
+            FixedType(1, 1),
+            shape=prev.shape,
+            scale_type=st,
+            bias_type=bt,
+            scale=s_raw,
+            bias=t_raw,
+        )
+        self.emit(lay, srcs)
+        return self._ptq_output(layer, None, lay.name, where, last, layer.name)
 
     def _exact_in_float32(self, name: str, where: str) -> str:
         """A batch norm is exact only if QKeras's float32 ``x * scale + shift`` is."""
@@ -685,10 +886,14 @@ def convert(
     input_type: FixedType | None,
     overrides: dict[str, Override] | None = None,
     reprogrammable: bool = False,
+    ptq: Ptq | None = None,
 ) -> Conversion:
     """Map a QKeras model onto the IR. Precision inference runs while converting (staircase
-    quantizers need their input's range); run :func:`asicflow.precision.infer` again after."""
-    return _Walker(model, name, input_type, overrides or {}, reprogrammable).run()
+    quantizers need their input's range); run :func:`asicflow.precision.infer` again after.
+    With ``ptq`` (calibrated), float Dense/Conv layers are quantized by asicflow."""
+    if ptq is not None:
+        ptq.check_names({lay.name for lay in model.layers})
+    return _Walker(model, name, input_type, overrides or {}, reprogrammable, ptq).run()
 
 
 def model_inputs(model: Any, x: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
@@ -733,26 +938,82 @@ def reference_outputs(
     return out
 
 
+FLOAT_ACTIVATIONS = {
+    "quantized_bits": "linear",
+    "quantized_po2": "linear",
+    "quantized_relu": "relu",
+    "quantized_relu_po2": "relu",
+    "quantized_tanh": "tanh",
+    "quantized_sigmoid": "sigmoid",
+    # No float function: switched off, they pass their input (the latent float network).
+    "binary": "linear",
+    "ternary": "linear",
+}
+
+
+def _float_activation(act: Any) -> Callable[[Any], Any] | None:
+    """The float function a QKeras activation quantizer stands for (None: unknown, or
+    quantized_relu's use_sigmoid)."""
+    import tensorflow as tf
+
+    if act is None:
+        return lambda v: v
+    if not hasattr(act, "get_config"):
+        return act  # a Keras function (relu, softmax...)
+    fn = FLOAT_ACTIVATIONS.get(qz.name_of(act))
+    if fn is None or act.get_config().get("use_sigmoid"):
+        return None
+    slope = float(act.get_config().get("negative_slope", 0.0) or 0.0)
+    if fn == "relu" and slope:
+        return lambda v: tf.nn.leaky_relu(v, alpha=slope)
+    return tf.keras.activations.get(fn)
+
+
+def _call_layer(layer: Any, v: Any) -> Any:
+    return layer(v, training=False)
+
+
 def float_forward(model: Any, x: npt.NDArray[np.float32]) -> npt.NDArray[np.float64] | None:
-    """The same network with every quantizer switched off (float weights and activations);
-    None for models other than Dense/activation chains."""
-    h = np.asarray(x, np.float64)
+    """The same network with every quantizer switched off: float weights, biases and batch
+    norm parameters, activations as their float functions, Keras's own layer arithmetic
+    (each QKeras layer's Keras base class ``call``); binary/ternary activations pass their
+    input. None when an activation quantizer has no float counterpart here."""
+    import tensorflow as tf
+
+    h: dict[str, Any] = {}
     for layer in model.layers:
         cls = type(layer).__name__
-        if cls == "QDense":
-            ws = layer.get_weights()
-            h = h @ ws[0] + (ws[1] if layer.use_bias else 0.0)
-            act = qz.name_of(layer.activation)
-            if act in ("relu", "quantized_relu"):
-                h = np.maximum(h, 0)
-        elif cls == "QActivation":
-            if qz.name_of(layer.quantizer) == "quantized_relu":
-                h = np.maximum(h, 0)
-            elif qz.name_of(layer.quantizer) != "quantized_bits":
+        if cls == "InputLayer":
+            h[layer.name] = tf.constant(model_inputs(model, x))
+            continue
+        ins = [h[k.name] for k in _inbound(layer)]
+        arg = ins if len(ins) > 1 else ins[0]
+        fn: Callable[[Any], Any] | None
+        if cls == "QActivation":
+            fn = _float_activation(layer.quantizer)
+        elif type(layer).__module__.startswith("qkeras"):
+            base: Any = next(
+                (b for b in type(layer).__mro__ if not b.__module__.startswith("qkeras")), None
+            )
+            act = getattr(layer, "activation", None)
+            post = _float_activation(act)
+            if base is None or (act is not None and post is None):
                 return None
-        elif cls == "Activation":
-            if layer.get_config()["activation"] == "relu":
-                h = np.maximum(h, 0)
-        elif cls not in ("InputLayer", *IDENTITY_CLASSES):
+            saved = layer.__dict__.get("activation")
+            try:
+                if "activation" in layer.__dict__:
+                    layer.__dict__["activation"] = tf.keras.activations.linear
+                kw = {"training": False} if "Normalization" in base.__name__ else {}
+                out = base.call(layer, arg, **kw)
+            finally:
+                if "activation" in layer.__dict__:
+                    layer.__dict__["activation"] = saved
+            h[layer.name] = post(out) if post is not None else out
+            continue
+        else:
+            fn = partial(_call_layer, layer)
+        if fn is None:
             return None
-    return h
+        h[layer.name] = fn(arg)
+    out = h[model.layers[-1].name]
+    return np.asarray(out, np.float64).reshape(len(x), -1)

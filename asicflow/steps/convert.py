@@ -35,9 +35,13 @@ class ConvertStep(Step):
         "softmax",
         "precision",
         "options.i2c_weights",
+        "ptq",
     )
     outputs: ClassVar[tuple[str, ...]] = ("graph.json", "weights.npz", "reference.npz", "graph.txt")
-    doc: ClassVar[str] = "QKeras model -> IR, stimuli and QKeras reference outputs"
+    doc: ClassVar[str] = (
+        "QKeras model -> IR, stimuli and QKeras reference outputs (float Keras model with "
+        "post-training quantization: the float model's outputs)"
+    )
 
     def deps(self, flow: FlowConfig) -> list[Path]:
         files = [flow.model]
@@ -80,8 +84,32 @@ def convert_flow(flow: FlowConfig, out: Path) -> dict[str, Any]:
     model = qk.load_model(flow.model)
     # Weights loaded after fabrication (I2C) may be any values of their types: size for those.
     reprogrammable = flow.options.i2c_weights
-    conv = qk.convert(model, flow.name, flow.input_type, overrides(flow), reprogrammable)
+    ptq = None
+    if flow.ptq.enabled:
+        from asicflow.convert.ptq import Ptq, calibrate
+
+        if flow.input_type is None:
+            raise ConfigError(
+                str(flow.source), ["'ptq.enabled' needs 'input_type' (the hardware input type)"]
+            )
+        # Calibrate activation ranges on the training part of the data (hardware inputs).
+        cal = data.x[~data.test] if np.any(~data.test) else data.x
+        cal_q = quantize(cal, flow.input_type) * 2.0**-flow.input_type.frac
+        ptq = Ptq(flow.ptq, calibrate(model, qk.model_inputs(model, cal_q.astype(np.float32))))
+    conv = qk.convert(model, flow.name, flow.input_type, overrides(flow), reprogrammable, ptq)
     graph = conv.graph
+    post_trained = ptq is not None and bool(ptq.quantized)
+    if ptq is not None and not post_trained:
+        graph.notes.append(
+            "ptq.enabled, but every layer has QKeras quantizers: nothing was post-training "
+            "quantized; QKeras is the reference"
+        )
+    if post_trained:
+        assert ptq is not None
+        graph.notes.append(
+            f"post-training quantized by asicflow: {', '.join(ptq.quantized)}; the golden "
+            "model is the reference (compared with the float Keras model, not bit for bit)"
+        )
     for w in infer(graph, overrides(flow), reprogrammable):
         graph.notes.append("warning: " + w)
         print("warning: " + w)
@@ -108,7 +136,8 @@ def convert_flow(flow: FlowConfig, out: Path) -> dict[str, Any]:
 
     stim = data.x[: flow.data.count]
     x_raw, x_model = hw_inputs(stim)
-    refs = qk.reference_outputs(model, conv, x_model)
+    # QKeras's per-layer outputs are the bit-exact reference only where QKeras quantizes.
+    refs = {} if post_trained else qk.reference_outputs(model, conv, x_model)
     test_raw, test_model = hw_inputs(data.x[data.test])
     metrics: dict[str, Any] = {
         "data__description": data.description,
@@ -119,14 +148,22 @@ def convert_flow(flow: FlowConfig, out: Path) -> dict[str, Any]:
             sum(a.size for lay in graph.layers for k, a in lay.arrays().items() if k == "weights")
         ),
         "model__notes": graph.notes,
+        "model__post_training_quantized": post_trained,
     }
     arrays: dict[str, np.ndarray] = {"x": x_raw, "test_x": test_raw}
+    if post_trained:
+        # The float model on the unquantized stimuli: what the quantized hardware is judged by.
+        arrays["float.y"] = float_output(model, stim)
     if data.y is not None:
         y_test = data.y[data.test]
         arrays["test_y"] = y_test
-        q_pred = model.predict(qk.model_inputs(model, test_model), batch_size=1024, verbose=0)
-        metrics["model__qkeras_accuracy"] = float(np.mean(np.argmax(q_pred, 1) == y_test))
-        f_pred = qk.float_forward(model, data.x[data.test])
+        f_pred: np.ndarray | None
+        if post_trained:
+            f_pred = float_output(model, data.x[data.test])
+        else:
+            q_pred = model.predict(qk.model_inputs(model, test_model), batch_size=1024, verbose=0)
+            metrics["model__qkeras_accuracy"] = float(np.mean(np.argmax(q_pred, 1) == y_test))
+            f_pred = qk.float_forward(model, data.x[data.test])
         if f_pred is not None:
             metrics["model__float_accuracy"] = float(np.mean(np.argmax(f_pred, 1) == y_test))
     for k, v in refs.items():
@@ -137,6 +174,26 @@ def convert_flow(flow: FlowConfig, out: Path) -> dict[str, Any]:
     (out / "graph.txt").write_text(graph.summary() + "\n\n" + "\n".join(graph.notes) + "\n")
     print(graph.summary())
     return metrics
+
+
+def float_output(model: Any, x: np.ndarray) -> np.ndarray:
+    """A float Keras model's output on flat inputs ``x``: logits where a trailing softmax
+    (layer or activation) is dropped from hardware."""
+    from asicflow.convert import qkeras_model as qk
+    from asicflow.convert.ptq import logits
+
+    xm = qk.model_inputs(model, x)
+    last = model.layers[-1]
+    if getattr(last, "activation", None) is not None and (
+        getattr(last.activation, "__name__", "") == "softmax"
+    ):
+        if type(last).__name__ == "Activation":
+            import tensorflow as tf
+
+            pre = tf.keras.Model(model.input, last.input).predict(xm, batch_size=1024, verbose=0)
+            return np.asarray(pre, np.float64).reshape(len(x), -1)
+        return logits(model, last, xm)
+    return np.asarray(model.predict(xm, batch_size=1024, verbose=0), np.float64).reshape(len(x), -1)
 
 
 def main(argv: list[str]) -> int:

@@ -8,7 +8,8 @@ import shutil
 from pathlib import Path
 from typing import Any, ClassVar
 
-from asicflow.steps.base import Step, StepContext, read_metrics, write_json
+from asicflow.ir import Conv, Dense, Graph, Layer, Pool, ScaleShift, Steps
+from asicflow.steps.base import REUSE_KEYS, Step, StepContext, read_metrics, write_json
 
 # Steps whose metrics the report needs (pnr is reported when present, never required: its
 # tools are not installable everywhere).
@@ -26,6 +27,9 @@ SOURCES = (
     "power",
 )
 OPTIONAL = ("pnr",)
+# The golden step's numerical profile (optional: older build trees lack it).
+PROFILE_MD = "profile.md"
+PROFILE_PNG = "profile.png"
 
 
 def _fmt(v: Any, spec: str = "") -> str:
@@ -44,7 +48,77 @@ def _pct(v: Any) -> str:
     return "n/a" if v is None else f"{100 * v:.2f} %"
 
 
-def render(flow_name: str, m: dict[str, Any], graph_txt: str) -> str:
+def _pad(pad: tuple[int, ...]) -> str:
+    return "none" if not any(pad) else "t{} b{} l{} r{}".format(*pad)
+
+
+def _details(lay: Layer) -> str:
+    """The layer's own parameters, in a few words."""
+    if isinstance(lay, Conv):
+        kind = "depthwise " if lay.depthwise else ""
+        nz = f", {lay.nonzero_weights}/{lay.weights.size} weights nonzero"
+        return (
+            f"{kind}{lay.kernel[0]}x{lay.kernel[1]} kernel, stride {lay.stride[0]}x"
+            f"{lay.stride[1]}, pad {_pad(lay.pad)}, in {'x'.join(map(str, lay.in_shape))}, "
+            f"weights `{lay.weight_type.short()}`, accum `{lay.accum.short()}`, "
+            f"reuse {lay.reuse}{nz}"
+        )
+    if isinstance(lay, Dense):
+        return (
+            f"{lay.n_in} inputs, weights `{lay.weight_type.short()}`, accum "
+            f"`{lay.accum.short()}`, reuse {lay.reuse}, {lay.nonzero_weights}/"
+            f"{lay.weights.size} weights nonzero"
+        )
+    if isinstance(lay, Pool):
+        return (
+            f"{lay.op} {lay.pool[0]}x{lay.pool[1]}, stride {lay.stride[0]}x{lay.stride[1]}, "
+            f"pad {_pad(lay.pad)}"
+        )
+    if isinstance(lay, ScaleShift):
+        return f"scale `{lay.scale_type.short()}`, accum `{lay.accum.short()}`"
+    if isinstance(lay, Steps):
+        return f"{len(lay.levels)} levels from `{lay.in_type.short()}`"
+    relu = getattr(lay, "relu", None)
+    return "relu" if relu else ""
+
+
+def layer_table(graph: Graph) -> list[str]:
+    """Markdown table of the layers: kind, output shape, type, inputs, parameters."""
+    lines = [
+        "| layer | kind | shape | output type | from | details |",
+        "|---|---|---|---|---|---|",
+    ]
+    for k, lay in enumerate(graph.layers):
+        src = ", ".join(p.name for p in graph.producers(lay)) if k else ""
+        shape = "x".join(str(d) for d in lay.dims)
+        lines.append(
+            f"| {lay.name} | {lay.kind} | {shape} | `{lay.out_type.short()}` | {src} | "
+            f"{_details(lay)} |"
+        )
+    return lines
+
+
+def _profile_section(profile_md: str | None, has_png: bool) -> list[str]:
+    if profile_md is None and not has_png:
+        return []
+    lines = ["## Numerical profile", ""]
+    if has_png:
+        lines += [f"![layer ranges against their fixed-point types]({PROFILE_PNG})", ""]
+    if profile_md is not None:
+        body = "\n".join(ln for ln in profile_md.splitlines() if not ln.startswith("# "))
+        lines += [body.strip(), ""]
+    return lines
+
+
+def render(
+    flow_name: str,
+    m: dict[str, Any],
+    graph_txt: str,
+    *,
+    layers: list[str] | None = None,
+    profile_md: str | None = None,
+    profile_png: bool = False,
+) -> str:
     g = m.get
     lines = [
         f"# asicflow report: {flow_name}",
@@ -111,13 +185,25 @@ def render(flow_name: str, m: dict[str, Any], graph_txt: str) -> str:
         if k.startswith("flow__") and k.endswith("__runtime_s")
     ]
     lines += ["- step wall times: " + ", ".join(f"{s} {v:.1f} s" for s, v in times), ""]
-    lines += ["## Layers", "```", graph_txt.strip(), "```", ""]
+    if layers is not None:
+        lines += ["## Layers", *layers, ""]
+        notes_txt = graph_txt.strip().split("\n\n", 1)[1:] if graph_txt else []
+        if notes_txt and notes_txt[0].strip():
+            lines += ["```", notes_txt[0].strip(), "```", ""]
+    else:
+        lines += ["## Layers", "```", graph_txt.strip(), "```", ""]
+    lines += _profile_section(profile_md, profile_png)
     return "\n".join(lines)
 
 
 class ReportStep(Step):
     name: ClassVar[str] = "report"
-    needs: ClassVar[tuple[str, ...]] = tuple(f"{s}/metrics.json" for s in SOURCES)
+    reads: ClassVar[tuple[str, ...]] = REUSE_KEYS
+    needs: ClassVar[tuple[str, ...]] = (
+        "convert/graph.json",
+        "convert/weights.npz",
+        *(f"{s}/metrics.json" for s in SOURCES),
+    )
     outputs: ClassVar[tuple[str, ...]] = ("report.md", "flow_metrics.json")
     doc: ClassVar[str] = "flow report (Markdown) and merged metrics"
 
@@ -125,13 +211,30 @@ class ReportStep(Step):
         merged: dict[str, Any] = {}
         for s in (*SOURCES, *OPTIONAL):
             merged.update(read_metrics(ctx.flow_dir, s))
-        graph_txt = (ctx.flow_dir / "convert" / "graph.txt").read_text()
-        (ctx.dir / "report.md").write_text(render(ctx.flow.name, merged, graph_txt))
+        txt = ctx.flow_dir / "convert" / "graph.txt"
+        graph_txt = txt.read_text() if txt.exists() else ""
+        layers = layer_table(ctx.graph())
+        prof_md = ctx.input("golden", PROFILE_MD)
+        prof_png = ctx.input("golden", PROFILE_PNG)
+        if prof_png.exists():
+            shutil.copyfile(prof_png, ctx.dir / PROFILE_PNG)
+        text = render(
+            ctx.flow.name,
+            merged,
+            graph_txt,
+            layers=layers,
+            profile_md=prof_md.read_text() if prof_md.exists() else None,
+            profile_png=prof_png.exists(),
+        )
+        (ctx.dir / "report.md").write_text(text)
         write_json(ctx.dir / "flow_metrics.json", merged)
         return {"report__checks_passed": True}
 
     def publish(self, step_dir: Path, flow_dir: Path) -> None:
-        for src, dst in (("report.md", "report.md"), ("flow_metrics.json", "metrics.json")):
+        pairs = [("report.md", "report.md"), ("flow_metrics.json", "metrics.json")]
+        if (step_dir / PROFILE_PNG).exists():
+            pairs.insert(0, (PROFILE_PNG, PROFILE_PNG))  # before the report that links it
+        for src, dst in pairs:
             tmp = flow_dir / f".{dst}.tmp"
             shutil.copyfile(step_dir / src, tmp)
             os.replace(tmp, flow_dir / dst)

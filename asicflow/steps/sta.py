@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,7 @@ from asicflow.config import FlowConfig
 from asicflow.errors import AsicflowError, ToolFailed
 from asicflow.liberty import liberty_cache, plain_liberty
 from asicflow.opensta import check_log
-from asicflow.pdk import BufferCell, pdk_deps, resolve_pdk
+from asicflow.pdk import BufferCell, Pdk, pdk_deps, resolve_pdk
 from asicflow.runner import tail, which
 from asicflow.steps.base import Step, StepContext
 
@@ -114,44 +115,51 @@ class StaStep(Step):
 
     def run(self, ctx: StepContext) -> dict[str, Any]:
         pdk = resolve_pdk(ctx.flow)
-        sta = which("sta", STA_HINT)
-        netlist = ctx.input("synth", "netlist.v")
         info_path = ctx.input("synth", "synth.json")
         try:
             top = json.loads(info_path.read_text())["top"]
-            text = netlist.read_text()
         except (OSError, ValueError, KeyError) as exc:
-            raise AsicflowError(
-                f"sta needs the synth step's netlist.v and synth.json: {exc}"
-            ) from exc
-        period = float(ctx.flow.clock_period_ns)
-        lib = plain_liberty(pdk.liberty, liberty_cache(ctx.flow_dir))
-        (ctx.dir / "constraints.sdc").write_text(
-            sdc(period, bool(_CLK_PORT.search(text)), pdk.config.cells.buffer)
-        )
-        (ctx.dir / "sta.tcl").write_text(tcl_script(lib, "../synth/netlist.v", top))
-        start = ctx.log.stat().st_size if ctx.log.exists() else 0
-        ctx.run([sta, "-no_init", "-exit", "sta.tcl"], tool="sta")
-        with ctx.log.open(errors="replace") as fh:
-            fh.seek(start)
-            out = fh.read()
-        try:
-            values = parse_log(out)
-        except AsicflowError as exc:
-            raise ToolFailed("sta", str(exc), ctx.log, tail(ctx.log)) from None
-        m = re.search(r"OpenSTA (\S+)", out)
-        ctx.versions["opensta"] = m.group(1) if m else "unknown"
-        ws = values["worst slack"]
-        critical = period - ws
-        report = (ctx.dir / "critical_path.rpt").read_text()
-        points = dict(_POINT.findall(report))
-        return {
-            "timing__clock_period_ns": period,
-            "timing__setup__ws": ws,
-            "timing__setup__tns": values["tns"],
-            "timing__critical_path_ns": round(critical, 4),
-            "timing__fmax_mhz": round(1000.0 / critical, 2) if critical > 0 else None,
-            "timing__critical_path__startpoint": points.get("Startpoint", ""),
-            "timing__critical_path__endpoint": points.get("Endpoint", ""),
-            "timing__corner": pdk.corner_name,
-        }
+            raise AsicflowError(f"sta needs the synth step's synth.json: {exc}") from exc
+        return time_netlist(ctx, pdk, ctx.input("synth", "netlist.v"), top, ctx.dir)
+
+
+def time_netlist(
+    ctx: StepContext, pdk: Pdk, netlist: Path, top: str, folder: Path
+) -> dict[str, Any]:
+    """OpenSTA setup timing of ``netlist`` at the flow's clock, files in ``folder``."""
+    sta = which("sta", STA_HINT)
+    try:
+        text = netlist.read_text()
+    except OSError as exc:
+        raise AsicflowError(f"sta needs the netlist {netlist}: {exc}") from exc
+    period = float(ctx.flow.clock_period_ns)
+    lib = plain_liberty(pdk.liberty, liberty_cache(ctx.flow_dir))
+    (folder / "constraints.sdc").write_text(
+        sdc(period, bool(_CLK_PORT.search(text)), pdk.config.cells.buffer)
+    )
+    (folder / "sta.tcl").write_text(tcl_script(lib, os.path.relpath(netlist, folder), top))
+    start = ctx.log.stat().st_size if ctx.log.exists() else 0
+    ctx.run([sta, "-no_init", "-exit", "sta.tcl"], cwd=folder, tool="sta")
+    with ctx.log.open(errors="replace") as fh:
+        fh.seek(start)
+        out = fh.read()
+    try:
+        values = parse_log(out)
+    except AsicflowError as exc:
+        raise ToolFailed("sta", str(exc), ctx.log, tail(ctx.log)) from None
+    m = re.search(r"OpenSTA (\S+)", out)
+    ctx.versions["opensta"] = m.group(1) if m else "unknown"
+    ws = values["worst slack"]
+    critical = period - ws
+    report = (folder / "critical_path.rpt").read_text()
+    points = dict(_POINT.findall(report))
+    return {
+        "timing__clock_period_ns": period,
+        "timing__setup__ws": ws,
+        "timing__setup__tns": values["tns"],
+        "timing__critical_path_ns": round(critical, 4),
+        "timing__fmax_mhz": round(1000.0 / critical, 2) if critical > 0 else None,
+        "timing__critical_path__startpoint": points.get("Startpoint", ""),
+        "timing__critical_path__endpoint": points.get("Endpoint", ""),
+        "timing__corner": pdk.corner_name,
+    }

@@ -117,35 +117,41 @@ class SynthStep(Step):
             f"PDK {pdk.config.name}, corner {pdk.corner_name}, root {pdk.root} "
             f"(from {pdk.root_from})"
         )
-        lib = plain_liberty(pdk.liberty, liberty_cache(ctx.flow_dir))
-        # Relative, so the script also runs from the promoted folder (rtl/ is its sibling).
-        script = synth_script(
-            top, os.path.relpath(rtl, ctx.dir), lib, pdk.config.cells, ctx.flow.synth.abc
+        return synthesize(ctx, pdk, rtl, top, ctx.dir)
+
+
+def synthesize(ctx: StepContext, pdk: Pdk, rtl: Path, top: str, folder: Path) -> dict[str, Any]:
+    """Yosys synthesis of ``rtl`` (module ``top``) into ``folder``: netlist.v, stat.json,
+    synth.json; the area and cell metrics."""
+    lib = plain_liberty(pdk.liberty, liberty_cache(ctx.flow_dir))
+    # Relative, so the script also runs from the promoted folder (rtl/ is its sibling).
+    script = synth_script(
+        top, os.path.relpath(rtl, folder), lib, pdk.config.cells, ctx.flow.synth.abc
+    )
+    (folder / "synth.ys").write_text(script)
+    ctx.run([sys.executable, "-m", "asicflow.pyosys_run", "synth.ys"], cwd=folder, tool="yosys")
+    strip_signed(folder / "netlist.v")
+    creator, stat = read_stat(folder / "stat.json", top)
+    ctx.versions["yosys"] = creator
+    by_type: dict[str, int] = stat.get("num_cells_by_type", {})
+    unmapped = sorted(t for t in by_type if t.startswith("$"))
+    if unmapped:
+        raise ToolFailed(
+            "yosys",
+            f"cells left unmapped to {pdk.config.name}: " f"{', '.join(unmapped)}",
+            ctx.log,
         )
-        (ctx.dir / "synth.ys").write_text(script)
-        ctx.run([sys.executable, "-m", "asicflow.pyosys_run", "synth.ys"], tool="yosys")
-        strip_signed(ctx.dir / "netlist.v")
-        creator, stat = read_stat(ctx.dir / "stat.json", top)
-        ctx.versions["yosys"] = creator
-        by_type: dict[str, int] = stat.get("num_cells_by_type", {})
-        unmapped = sorted(t for t in by_type if t.startswith("$"))
-        if unmapped:
-            raise ToolFailed(
-                "yosys",
-                f"cells left unmapped to {pdk.config.name}: " f"{', '.join(unmapped)}",
-                ctx.log,
-            )
-        seq = sequential_cells(lib)
-        write_json(ctx.dir / "synth.json", _record(top, pdk))
-        return {
-            "design__instance__area": round(float(stat["area"]), 4),
-            "design__instance__area__sequential": round(float(stat.get("sequential_area", 0)), 4),
-            "design__instance__count": int(stat["num_cells"]),
-            "design__instance__count__flops": sum(n for t, n in by_type.items() if t in seq),
-            "design__instance__count__cell_types": len(by_type),
-            "synth__pdk": pdk.config.name,
-            "synth__corner": pdk.corner_name,
-        }
+    seq = sequential_cells(lib)
+    write_json(folder / "synth.json", _record(top, pdk))
+    return {
+        "design__instance__area": round(float(stat["area"]), 4),
+        "design__instance__area__sequential": round(float(stat.get("sequential_area", 0)), 4),
+        "design__instance__count": int(stat["num_cells"]),
+        "design__instance__count__flops": sum(n for t, n in by_type.items() if t in seq),
+        "design__instance__count__cell_types": len(by_type),
+        "synth__pdk": pdk.config.name,
+        "synth__corner": pdk.corner_name,
+    }
 
 
 def _record(top: str, pdk: Pdk) -> dict[str, Any]:

@@ -59,7 +59,7 @@ class TmrStep(Step):
         if cfg.prove:
             # The promoted folder keeps its name relative to rtl/, so the script replays there.
             proof = tmr.prove(ctx.run, source, ctx.dir / "top.v", top, ctx.dir)
-            metrics["tmr__equiv_proven"] = proof["equiv_cells"]
+            metrics["tmr__equiv_proven"] = proof["equiv_proven"]
         return metrics
 
 
