@@ -190,6 +190,12 @@ def markdown(flow: FlowConfig, rows: list[dict[str, Any]]) -> str:
     for row in rows:
         cells = [str(row["sweep__reuse"]), *(_cell(row.get(k), f) for _, k, f in COLUMNS)]
         lines.append("| " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        "Slack is the synthesis netlist's (ABC maps for area, no fanout buffering or sizing): "
+        "at R > 1 the phase-selected weights drive every shared multiplier from one register, "
+        "so the slack is pessimistic until place and route repairs the fanout.",
+    ]
     return "\n".join(lines) + "\n\n![area and II against R](sweep.png)\n"
 
 

@@ -66,6 +66,8 @@ def test_digits_mlp_end_to_end_then_incremental(tmp_path: Path) -> None:
     assert isinstance(m["timing__setup__ws"], float)
     report = (fdir / "report.md").read_text()
     assert "softmax" in report and "| csim (C++) vs golden | 1797 | 0 |" in report
+    assert "| fc1 | dense | 16 |" in report and "reuse 1," in report
+    assert "## Numerical profile" in report and (fdir / "profile.png").exists()
     for step in ("convert", "golden", "hls", "csim", "rtl", "rtl_cosim", "synth", "sta"):
         for f in ("log.txt", "metrics.json", "config.json"):
             assert (fdir / step / f).exists(), f"{step}/{f}"

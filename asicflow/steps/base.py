@@ -58,8 +58,9 @@ class StepContext:
                     f"(they are: {', '.join(lay.name for lay in shared)})"
                 ],
             )
-        for lay in shared:
-            lay.reuse = rtl.reuse_layers.get(lay.name, rtl.reuse)
+        for lay in shared:  # rtl.reuse 1 keeps the graph's own factors (1 unless set there)
+            default = rtl.reuse if rtl.reuse != 1 else lay.reuse
+            lay.reuse = rtl.reuse_layers.get(lay.name, default)
         return graph
 
     def run(

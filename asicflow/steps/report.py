@@ -8,6 +8,7 @@ import shutil
 from pathlib import Path
 from typing import Any, ClassVar
 
+from asicflow.config import FlowConfig
 from asicflow.ir import Conv, Dense, Graph, Layer, Pool, ScaleShift, Steps
 from asicflow.steps.base import REUSE_KEYS, Step, StepContext, read_metrics, write_json
 
@@ -27,6 +28,70 @@ SOURCES = (
     "power",
 )
 OPTIONAL = ("pnr",)
+
+
+def option_steps(flow: FlowConfig) -> tuple[str, ...]:
+    """The steps a flow's design options add to the report (``options.tmr/i2c_weights``)."""
+    o = flow.options
+    if not (o.tmr or o.i2c_weights):
+        return ()
+    return (
+        *(("i2c", "i2c_cosim") if o.i2c_weights else ()),
+        *(("tmr",) if o.tmr else ()),
+        *(("faults",) if o.tmr and not o.i2c_weights else ()),
+        "gl_sim",
+        "overhead",
+    )
+
+
+def options_section(m: dict[str, Any], overhead_md: str | None, regmap: bool) -> list[str]:
+    """Radiation hardening and reprogramming: what was verified and what it costs."""
+    g = m.get
+    lines = ["## Design options: TMR and I2C weight loading", ""]
+    if g("tmr__flip_flops_protected") is not None:
+        lines.append(
+            f"- TMR: {_fmt(g('tmr__flip_flops_protected'))} flip-flops triplicated "
+            f"({_fmt(g('tmr__registers'))} registers, {_fmt(g('tmr__registers_excluded'))} "
+            f"excluded); equivalence with the design before TMR proven: "
+            f"{_fmt(g('tmr__equiv_proven'))}"
+        )
+    if g("faults__upsets") is not None:
+        lines.append(
+            f"- fault injection: {_fmt(g('faults__upsets'))} single-event upsets; output errors "
+            f"with TMR {_fmt(g('faults__tmr_output_errors'))} (error flag raised for "
+            f"{_fmt(g('faults__tmr_upsets_flagged'))}), without TMR "
+            f"{_fmt(g('faults__plain_output_errors'))} of {_fmt(g('faults__outputs_checked'))} "
+            "outputs"
+        )
+    if g("i2c__register_bytes") is not None:
+        lines.append(
+            f"- I2C register map: {_fmt(g('i2c__register_bytes'))} bytes at address "
+            f"{g('i2c__address')} ({_fmt(g('i2c__parameters'))} weights and biases, "
+            f"{_fmt(g('i2c__parameter_bits'))} bits packed)"
+            + ("; table: `i2c/regmap.md`" if regmap else "")
+        )
+    for name in ("model", "reload_model"):
+        if g(f"i2c_cosim__{name}_mismatches") is not None:
+            lines.append(
+                f"- I2C load of {name.replace('_', ' ')} at "
+                f"{_fmt(g('i2c_cosim__speed_hz'), '.0f')} Hz: "
+                f"{_fmt(g(f'i2c_cosim__{name}_bytes_loaded'))} bytes in "
+                f"{_fmt(g(f'i2c_cosim__{name}_load_ms'))} ms, read-back errors "
+                f"{_fmt(g(f'i2c_cosim__{name}_readback_errors'))}, "
+                f"{_fmt(g(f'i2c_cosim__{name}_vectors'))} stimuli, mismatches "
+                f"{_fmt(g(f'i2c_cosim__{name}_mismatches'))}"
+            )
+    if g("gl_sim__vectors") is not None:
+        lines.append(
+            f"- gate-level simulation with the cell models: {_fmt(g('gl_sim__vectors'))} "
+            f"stimuli, {_fmt(g('gl_sim__mismatches'))} mismatches (weights loaded over I2C: "
+            f"{_fmt(g('gl_sim__i2c_loaded'))})"
+        )
+    if overhead_md:
+        lines += ["", "### Area and timing overhead", "", overhead_md.strip()]
+    return [*lines, ""]
+
+
 # The golden step's numerical profile (optional: older build trees lack it).
 PROFILE_MD = "profile.md"
 PROFILE_PNG = "profile.png"
@@ -205,11 +270,16 @@ class ReportStep(Step):
         *(f"{s}/metrics.json" for s in SOURCES),
     )
     outputs: ClassVar[tuple[str, ...]] = ("report.md", "flow_metrics.json")
+
+    def needs_for(self, flow: FlowConfig) -> tuple[str, ...]:
+        return (*self.needs, *(f"{s}/metrics.json" for s in option_steps(flow)))
+
     doc: ClassVar[str] = "flow report (Markdown) and merged metrics"
 
     def run(self, ctx: StepContext) -> dict[str, Any]:
         merged: dict[str, Any] = {}
-        for s in (*SOURCES, *OPTIONAL):
+        extra = option_steps(ctx.flow)
+        for s in (*SOURCES, *extra, *OPTIONAL):
             merged.update(read_metrics(ctx.flow_dir, s))
         txt = ctx.flow_dir / "convert" / "graph.txt"
         graph_txt = txt.read_text() if txt.exists() else ""
@@ -226,6 +296,15 @@ class ReportStep(Step):
             profile_md=prof_md.read_text() if prof_md.exists() else None,
             profile_png=prof_png.exists(),
         )
+        if extra:
+            overhead = ctx.input("overhead", "overhead.md")
+            text += "\n" + "\n".join(
+                options_section(
+                    merged,
+                    overhead.read_text() if overhead.exists() else None,
+                    ctx.input("i2c", "regmap.md").exists(),
+                )
+            )
         (ctx.dir / "report.md").write_text(text)
         write_json(ctx.dir / "flow_metrics.json", merged)
         return {"report__checks_passed": True}
