@@ -255,6 +255,14 @@ class PtqConfig:
 
 
 @dataclass(frozen=True)
+class SweepConfig:
+    reuse: list[int] = key(
+        [1, 2, 4, 8],
+        "doit sweep:<flow>: reuse factors to implement (env ASICFLOW_SWEEP_REUSE wins)",
+    )
+
+
+@dataclass(frozen=True)
 class FlowConfig:
     model: Path = key(doc="trained QKeras model (.h5)", must_exist=True)
     name: str = key("", "flow name (default: the YAML file's name without .yaml)")
@@ -277,6 +285,7 @@ class FlowConfig:
     corner: str = key("tt", "timing corner for synth/sta (a corner of the PDK config)")
     pnr: PnrConfig = section(PnrConfig, "place and route through SiliconCompiler")
     checks: ChecksConfig = section(ChecksConfig, "thresholds of the checker steps")
+    sweep: SweepConfig = section(SweepConfig, "design-space sweep (doit sweep:<flow>)")
     options: OptionsConfig = section(OptionsConfig, "design options: TMR, I2C weight loading")
     tmr: TmrConfig = section(TmrConfig, "triple modular redundancy details (options.tmr)")
     i2c: I2cConfig = section(I2cConfig, "I2C weight-loading wrapper details (options.i2c_weights)")

@@ -47,7 +47,7 @@ COLUMNS: tuple[tuple[str, str, str], ...] = (
 
 def sweep_reuse(flow: FlowConfig) -> tuple[int, ...]:
     """The reuse factors to sweep: ``$ASICFLOW_SWEEP_REUSE`` (e.g. ``1,2,4``), else the flow's
-    ``sweep.reuse`` when the configuration has that key, else :data:`DEFAULT_REUSE`."""
+    ``sweep.reuse``, else :data:`DEFAULT_REUSE`."""
     env = os.environ.get(REUSE_ENV, "").strip()
     if env:
         try:
@@ -57,7 +57,7 @@ def sweep_reuse(flow: FlowConfig) -> tuple[int, ...]:
                 f"${REUSE_ENV}", [f"expected integers like 1,2,4,8, got {env!r}"]
             ) from None
     else:
-        values = tuple(getattr(getattr(flow, "sweep", None), "reuse", None) or DEFAULT_REUSE)
+        values = tuple(flow.sweep.reuse or DEFAULT_REUSE)
     bad = [r for r in values if not 1 <= r <= 1024]
     if bad or not values:
         raise ConfigError(

@@ -78,10 +78,11 @@ def equiv_script(gold: str, gate: str, top: str) -> str:
             "proc; flatten; opt_clean",
             f"delete -output {top}/tmr_error",
             f"rename {top} gate",
-            "design -stash gate",
+            # one copy of each design in memory: large networks need gigabytes per copy
             "design -copy-from gold -as gold gold",
-            "design -copy-from gate -as gate gate",
+            "design -delete gold",
             "miter -equiv -flatten -ignore_gold_x gold gate miter",
+            "delete gold gate",
             "hierarchy -top miter",
             "async2sync; dffunmap",
             "setundef -zero -init",
