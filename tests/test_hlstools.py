@@ -217,7 +217,13 @@ def test_tool_keys_only_decide_tool_flows() -> None:
     from asicflow.steps.base import config_values
 
     native = config_values(RtlStep(), make_flow("native", bambu_compiler="X"))
-    assert native == {"name": NAME, "rtl.generator": "native"}
+    assert native == {
+        "name": NAME,
+        "rtl.generator": "native",
+        "rtl.weights": "const",
+        "rtl.reuse": 1,
+        "rtl.reuse_layers": {},
+    }
     cat = config_values(RtlStep(), make_flow("catapult", catapult_flows=["ccov"]))
     assert cat["hls.catapult_flows"] == ["ccov"] and cat["corner"] == "tt"
     assert "hls.bambu_compiler" in config_values(RtlStep(), make_flow("bambu"))
