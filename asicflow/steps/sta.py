@@ -115,6 +115,7 @@ class StaStep(Step):
 
     def run(self, ctx: StepContext) -> dict[str, Any]:
         pdk = resolve_pdk(ctx.flow)
+        which("sta", STA_HINT)  # a missing tool is reported before missing inputs
         info_path = ctx.input("synth", "synth.json")
         try:
             top = json.loads(info_path.read_text())["top"]
