@@ -276,7 +276,13 @@ def test_rtl_step_writes_linted_verilog(tmp_path: Path) -> None:
     commands = (folder / "commands.sh").read_text()
     assert " ".join(LINT_FLAGS) in commands
     config = json.loads((folder / "config.json").read_text())
-    assert config["config"] == {"name": "lint_me", "rtl.generator": "native"}
+    assert config["config"] == {
+        "name": "lint_me",
+        "rtl.generator": "native",
+        "rtl.weights": "const",
+        "rtl.reuse": 1,
+        "rtl.reuse_layers": {},
+    }
     assert config["versions"]["verilator"]
 
 
