@@ -14,10 +14,42 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from asicflow.rtl.cosim_run import TESTBENCH_DIR, TIMESCALE
+
+
+def command(
+    sim: str,
+    top: str,
+    sources: Sequence[str],
+    test_module: str,
+    env: Mapping[str, str],
+    defines: Sequence[str] = (),
+    build_args: Sequence[str] = (),
+) -> list[str]:
+    """The child command line (paths as the caller wants them written in ``commands.sh``);
+    it builds in ``sim_build/`` and writes ``result.json`` in the current folder."""
+    return [
+        sys.executable,
+        "-m",
+        "asicflow.cocotb_run",
+        "--sim",
+        sim,
+        "--top",
+        top,
+        *[a for s in sources for a in ("--source", s)],
+        "--build-dir",
+        "sim_build",
+        "--test-module",
+        test_module,
+        *[a for k, v in env.items() for a in ("--env", f"{k}={v}")],
+        *[a for d in defines for a in ("--define", d)],
+        *[f"--build-arg={a}" for a in build_args],
+        "--result",
+        "result.json",
+    ]
 
 
 def _parser() -> argparse.ArgumentParser:

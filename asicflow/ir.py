@@ -13,6 +13,7 @@ shape. ``inputs`` names the producer layers (empty: the layer just before it in
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 from dataclasses import dataclass, field
@@ -443,6 +444,16 @@ class Graph:
                     d[key] = arrays[f"{d['name']}.{key}"]
             layers.append(cls(**d))
         return Graph(data["name"], layers, data.get("notes", []))
+
+    def with_params(self, arrays: dict[str, IntArray]) -> Graph:
+        """A copy whose parameter arrays are ``arrays`` (keys ``<layer>.<array>``, any shape
+        with the same element count): another weight set of the same network."""
+        g = copy.deepcopy(self)
+        for lay in g.layers:
+            for name, old in lay.arrays().items():
+                new = np.asarray(arrays[f"{lay.name}.{name}"], np.int64)
+                setattr(lay, name, new.reshape(old.shape))
+        return g
 
     def summary(self) -> str:
         rows = [f"{'layer':<16}{'kind':<12}{'shape':>14}  type"]

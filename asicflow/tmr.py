@@ -23,6 +23,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from asicflow.cocotb_run import command
 from asicflow.errors import AsicflowError, CheckFailed
 from asicflow.runner import ToolResult, which
 
@@ -163,27 +164,13 @@ def campaign(
     }
     (work / "faults.json").write_text(json.dumps(faults, indent=1) + "\n")
     run(
-        [
-            sys.executable,
-            "-m",
-            "asicflow.cocotb_run",
-            "--sim",
+        command(
             "icarus",
-            "--top",
             str(rtl_info["top"]),
-            "--source",
-            os.path.relpath(source, work),
-            "--build-dir",
-            "sim_build",
-            "--test-module",
+            [os.path.relpath(source, work)],
             "test_tmr_faults",
-            "--env",
-            f"ASICFLOW_STIMULI={os.path.relpath(stimuli, work)}",
-            "--env",
-            "ASICFLOW_FAULTS=faults.json",
-            "--result",
-            "result.json",
-        ],
+            {"ASICFLOW_STIMULI": os.path.relpath(stimuli, work), "ASICFLOW_FAULTS": "faults.json"},
+        ),
         cwd=work,
         tool="cocotb",
     )

@@ -38,6 +38,20 @@ class Field:
     offset: int  # first bit
     count: int
 
+    @staticmethod
+    def from_dict(d: dict[str, Any]) -> Field:
+        """From an ``rtl.json`` ``params`` entry or a ``regmap.json`` field."""
+        return Field(
+            str(d["layer"]),
+            str(d["name"]),
+            tuple(int(v) for v in d["shape"]),
+            int(d["width"]),
+            bool(d["signed"]),
+            str(d["type"]),
+            int(d["offset"]),
+            int(d["count"]),
+        )
+
     @property
     def key(self) -> str:
         return f"{self.layer}.{self.name}"
@@ -67,19 +81,7 @@ class RegisterMap:
     @staticmethod
     def from_rtl(rtl_info: dict[str, Any], address: int, max_width: int) -> RegisterMap:
         """The map of a ports-mode network's ``rtl.json``; every problem reported at once."""
-        fields = tuple(
-            Field(
-                str(p["layer"]),
-                str(p["name"]),
-                tuple(int(d) for d in p["shape"]),
-                int(p["width"]),
-                bool(p["signed"]),
-                str(p["type"]),
-                int(p["offset"]),
-                int(p["count"]),
-            )
-            for p in rtl_info["params"]
-        )
+        fields = tuple(Field.from_dict(p) for p in rtl_info["params"])
         problems = [
             f"{f.key} is {f.width} bits wide ({f.type}) but 'i2c.max_weight_bits' is "
             f"{max_width}: raise it, or quantize the layer to at most {max_width} bits"
@@ -122,19 +124,7 @@ class RegisterMap:
     @staticmethod
     def load(path: Path) -> RegisterMap:
         data = json.loads(path.read_text())
-        fields = tuple(
-            Field(
-                d["layer"],
-                d["name"],
-                tuple(d["shape"]),
-                d["width"],
-                d["signed"],
-                d["type"],
-                d["offset"],
-                d["count"],
-            )
-            for d in data["fields"]
-        )
+        fields = tuple(Field.from_dict(d) for d in data["fields"])
         return RegisterMap(int(data["address"]), fields)
 
     def table(self) -> str:

@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 
+from asicflow.cocotb_run import command
 from asicflow.config import FlowConfig
 from asicflow.errors import CheckFailed, ConfigError
 from asicflow.pdk import resolve_pdk
@@ -104,29 +104,18 @@ def _run_network(
     """The plain streaming testbench on the netlist (no layer probes: names are gone)."""
     with (ctx.dir / "vectors.npz").open("wb") as fh:
         np.savez(fh, x=x, y=y)
-    argv = [
-        sys.executable,
-        "-m",
-        "asicflow.cocotb_run",
-        "--sim",
+    argv = command(
         SIMULATOR,
-        "--top",
         top,
-        *[a for s in sources for a in ("--source", os.path.relpath(s, ctx.dir))],
-        "--build-dir",
-        "sim_build",
-        "--test-module",
+        [os.path.relpath(s, ctx.dir) for s in sources],
         "test_network",
-        "--env",
-        "ASICFLOW_STIMULI=vectors.npz",
-        "--env",
-        f"ASICFLOW_RTL_JSON={os.path.relpath(rtl_json, ctx.dir)}",
-        "--env",
-        f"ASICFLOW_PARAMS={os.path.relpath(ctx.input('convert', 'weights.npz'), ctx.dir)}",
-        "--result",
-        "result.json",
-        *[a for d in DEFINES for a in ("--define", d)],
-    ]
+        {
+            "ASICFLOW_STIMULI": "vectors.npz",
+            "ASICFLOW_RTL_JSON": os.path.relpath(rtl_json, ctx.dir),
+            "ASICFLOW_PARAMS": os.path.relpath(ctx.input("convert", "weights.npz"), ctx.dir),
+        },
+        DEFINES,
+    )
     ctx.run(argv, env=check_simulator(SIMULATOR), check=False, tool=f"cocotb ({SIMULATOR})")
     result_file = ctx.dir / "result.json"
     if not result_file.is_file():

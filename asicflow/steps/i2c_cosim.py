@@ -10,15 +10,14 @@ must be refused (NACK), and the last bytes are rewritten and read back in standa
 
 from __future__ import annotations
 
-import copy
 import json
 import os
-import sys
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 
+from asicflow.cocotb_run import command
 from asicflow.config import FlowConfig
 from asicflow.errors import CheckFailed
 from asicflow.fixed import IntArray
@@ -33,17 +32,6 @@ TOOL_RTL_VERILATOR_ARGS = ("-Wno-fatal", "-Wno-lint", "-Wno-style")
 STANDARD_MODE_BYTES = 8
 
 
-def with_params(graph: Graph, arrays: dict[str, IntArray]) -> Graph:
-    """A copy of ``graph`` whose parameter arrays are ``arrays`` (keys ``<layer>.<array>``)."""
-    g = copy.deepcopy(graph)
-    for lay in g.layers:
-        for name, old in lay.arrays().items():
-            setattr(
-                lay, name, np.asarray(arrays[f"{lay.name}.{name}"], np.int64).reshape(old.shape)
-            )
-    return g
-
-
 def i2c_sets(ctx: StepContext, x: IntArray, flow_y: IntArray) -> list[dict[str, Any]]:
     """The weight sets to load: (name, writes.json, vectors.npz with x and expected y)."""
     i2c_dir = ctx.flow_dir / "i2c"
@@ -53,7 +41,7 @@ def i2c_sets(ctx: StepContext, x: IntArray, flow_y: IntArray) -> list[dict[str, 
     if ctx.flow.i2c.reload_model is not None:
         with np.load(reload / "params.npz") as npz:
             arrays = {k: npz[k] for k in npz.files}
-        g2 = with_params(graph, arrays)
+        g2 = graph.with_params(arrays)
         sets.append(("reload_model", reload / "writes.json", run(g2, x)[g2.output.name]))
     out = []
     for name, writes, yy in sets:
@@ -73,28 +61,17 @@ def run_i2c_bench(
     defines: tuple[str, ...] = (),
     build_args: tuple[str, ...] = (),
 ) -> dict[str, Any]:
-    """Build ``source`` and run the I2C testbench on it with ``cfg``; its result."""
+    """Build ``sources`` and run the I2C testbench on them with ``cfg``; its result."""
     (ctx.dir / "i2c_test.json").write_text(json.dumps(cfg, indent=1) + "\n")
-    argv = [
-        sys.executable,
-        "-m",
-        "asicflow.cocotb_run",
-        "--sim",
+    argv = command(
         sim,
-        "--top",
         top,
-        *[a for s in sources for a in ("--source", _rel(ctx, s))],
-        "--build-dir",
-        "sim_build",
-        "--test-module",
+        [_rel(ctx, s) for s in sources],
         TEST_MODULE,
-        "--env",
-        "ASICFLOW_I2C=i2c_test.json",
-        "--result",
-        "result.json",
-        *[a for d in defines for a in ("--define", d)],
-        *[f"--build-arg={a}" for a in build_args],
-    ]
+        {"ASICFLOW_I2C": "i2c_test.json"},
+        defines,
+        build_args,
+    )
     ctx.run(argv, env=check_simulator(sim), check=False, tool=f"cocotb ({sim})")
     result_file = ctx.dir / "result.json"
     if not result_file.is_file():
