@@ -58,7 +58,7 @@ def add(
     if const:
         parts.insert(0, literal(const, width))
     m.cells["operands"] += len(parts)
-    return m.assign(name, lo, hi, _tree(parts), width=width, signed=signed, block=block)
+    return m.assign(name, lo, hi, tree(parts), width=width, signed=signed, block=block)
 
 
 def operand(m: Module, t: Term, width: int) -> tuple[str, int]:
@@ -100,14 +100,14 @@ def relu(m: Module, name: str, x: Sig) -> Sig:
     return m.assign(name, 0, x.hi, f"{m.bit(x, x.width - 1)} ? " f"{literal(0, width)} : {low}")
 
 
-def _tree(parts: list[str]) -> str:
+def tree(parts: list[str]) -> str:
     """A balanced sum: every operand is log2(n) adders from the result (not n, as in a
     left-to-right chain; event-driven simulators such as Icarus re-evaluate a chain once
     per changed operand)."""
     if len(parts) == 1:
         return parts[0]
     half = len(parts) // 2
-    left, right = _tree(parts[:half]), _tree(parts[half:])
+    left, right = tree(parts[:half]), tree(parts[half:])
     return f"({left}\n            + {right})"
 
 

@@ -22,8 +22,9 @@ import numpy as np
 
 from asicflow.fixed import FixedType
 from asicflow.fixed import cast as fixed_cast
-from asicflow.rtl.arith import Term, add, multiply
+from asicflow.rtl.arith import Term, add, multiply, operand, tree
 from asicflow.rtl.cast import cast
+from asicflow.rtl.csd import csd
 from asicflow.rtl.verilog import Module, Sig, const_sig, literal, range_width
 
 Weight = int | Sig
@@ -37,6 +38,7 @@ class Control:
     beat: int  # R: cycles per beat
     acc_regs: list[str] = field(default_factory=list)  # accumulator updates (when not last)
     multipliers: int = 0
+    muxes: dict[tuple[object, ...], Sig] = field(default_factory=dict)  # shared selections
 
 
 def _mux(m: Module, name: str, ctl: Control, choices: Sequence[Sig | int | None]) -> Sig:
@@ -46,6 +48,9 @@ def _mux(m: Module, name: str, ctl: Control, choices: Sequence[Sig | int | None]
     ]
     if all(v.lo == v.hi == 0 for v in vals):
         return const_sig(0)
+    key = tuple((v.base, v.lsb, v.width, v.signed, v.lo, v.hi, v.const) for v in vals)
+    if key in ctl.muxes:
+        return ctl.muxes[key]
     lo = min(0, *(v.lo for v in vals))
     hi = max(0, *(v.hi for v in vals))
     width, signed = range_width(lo, hi)
@@ -61,7 +66,8 @@ def _mux(m: Module, name: str, ctl: Control, choices: Sequence[Sig | int | None]
     lines.append(f"    default: {net} = {literal(0, width)};")
     lines.append("endcase")
     m.body += ["always @* begin", *[f"    {ln}" for ln in lines], "end"]
-    return Sig(net, 0, width, signed, lo, hi)
+    ctl.muxes[key] = Sig(net, 0, width, signed, lo, hi)
+    return ctl.muxes[key]
 
 
 def mux_dots(
@@ -82,11 +88,21 @@ def mux_dots(
     exact = acc.frac >= fx + fw
     shift = acc.frac - fx - fw if exact else 0
     r = min(reuse, ctl.beat)
-    phase0 = f"({m.ref(ctl.phase)} == {literal(0, ctl.phase.width)})"
     outs = []
     for j, row in enumerate(rows):
+        b = biases[j]
+        if exact and isinstance(b, int) and all(isinstance(w, int) for _, w in row):
+            bias = int(fixed_cast(np.array([b]), fb, acc_wrap)[0])
+            const_row = [(x, w) for x, w in row if isinstance(w, int)]
+            total = _digit_row(m, ctl, f"{name}{j}", const_row, bias, shift, acc, r)
+            outs.append(cast(m, total, acc.frac, out_type, f"{name}_{j}"))
+            continue
         terms = [(x, w) for x, w in row if not (isinstance(w, int) and w == 0)]
         units = -(-len(terms) // r) if terms else 0
+        if units == -(-len(row) // r):
+            # skipping zeros saves no multiplier: keep every position, so that this row's
+            # activation selections are the same as the other rows' (one shared multiplexer)
+            terms = list(row)
         block: list[str] = []
         prods: list[Term] = []
         for u in range(units):
@@ -105,21 +121,11 @@ def mux_dots(
             prods.append(Term(1, pr, shift))
         m.comb(block)
         # the sum of the earlier phases (0 at phase 0) plus this phase's products
-        reg = m.net(f"{name}_accq{j}", acc.width, reg=True)
-        held = Sig(reg, 0, acc.width, acc.signed, acc.raw_min, acc.raw_max)
-        before = m.assign(
-            f"{name}_prev{j}",
-            acc.raw_min,
-            acc.raw_max,
-            f"{phase0} ? {literal(0, acc.width)} : {m.ref(held)}",
-            width=acc.width,
-            signed=acc.signed,
-        )
+        reg, before = _earlier(m, ctl, f"{name}{j}", acc)
         block = []
         partial = add(m, f"{name}_part{j}", 0, [Term(1, before, 0), *prods], acc, block)
         m.comb(block)
         ctl.acc_regs.append(f"{reg} <= {m.fit(partial, acc.width)};")
-        b = biases[j]
         block = []
         if isinstance(b, int):
             bias = int(fixed_cast(np.array([b]), fb, acc_wrap)[0])
@@ -130,3 +136,76 @@ def mux_dots(
         m.comb(block)
         outs.append(cast(m, total, acc.frac, out_type, f"{name}_{j}"))
     return outs
+
+
+def _earlier(m: Module, ctl: Control, name: str, acc: FixedType) -> tuple[str, Sig]:
+    """A row's accumulator register and the sum of its earlier phases (the register, or 0 in
+    phase 0). The caller adds the register's update (taken in every phase but the last)."""
+    reg = m.net(f"{name}_accq", acc.width, reg=True)
+    held = Sig(reg, 0, acc.width, acc.signed, acc.raw_min, acc.raw_max)
+    phase0 = f"({m.ref(ctl.phase)} == {literal(0, ctl.phase.width)})"
+    before = m.assign(
+        f"{name}_prev",
+        acc.raw_min,
+        acc.raw_max,
+        f"{phase0} ? {literal(0, acc.width)} : {m.ref(held)}",
+        width=acc.width,
+        signed=acc.signed,
+    )
+    return reg, before
+
+
+def _digit_row(
+    m: Module,
+    ctl: Control,
+    name: str,
+    row: list[tuple[Sig, int]],
+    bias: int,
+    shift: int,
+    acc: FixedType,
+    r: int,
+) -> Sig:
+    """One row with constant weights and an exact accumulator, as multiplexed adder operands.
+
+    A constant product is a sum of its weight's canonical signed digits ``+-(x << k)``; the
+    row's digits, sorted by shift, are dealt ``r`` at a time to ``ceil(digits / r)`` adder
+    operands, each a multiplexer on ``phase`` over its digits' fields (zero weights have no
+    digit). So the adder tree has 1/r of the operands, each behind an r-input multiplexer,
+    and no multiplier. The fields' offset constants, and the bias in the last phase, are one
+    more operand chosen by phase. Sums are modulo ``2**acc.width`` (the golden WRAP).
+    """
+    width = acc.width
+    digits = sorted(
+        ((k + shift, d, x) for x, w in row for k, d in csd(w) if k + shift < width),
+        key=lambda t: (t[0], t[2].base, t[2].lsb),
+    )
+    reg, before = _earlier(m, ctl, name, acc)
+    text, corr = operand(m, Term(1, before, 0), width)
+    parts = [text]
+    consts = [corr] * ctl.beat
+    consts[ctl.beat - 1] += bias
+    for u in range(-(-len(digits) // r)):
+        fields: list[str | None] = [None] * ctl.beat
+        for p, (k, d, x) in enumerate(digits[u * r : (u + 1) * r]):
+            fields[p], c = operand(m, Term(d, x, k), width)
+            consts[p] += c
+        parts.append(_mux_text(m, f"{name}_d{u}", ctl, fields, width))
+    consts = [c & ((1 << width) - 1) for c in consts]
+    if len(set(consts)) > 1:
+        parts.append(m.fit(_mux(m, f"{name}_k", ctl, consts), width))
+    elif consts[0]:
+        parts.append(literal(consts[0], width))
+    m.cells["operands"] += len(parts)
+    partial = m.assign(f"{name}_part", acc.raw_min, acc.raw_max, tree(parts), width, acc.signed)
+    ctl.acc_regs.append(f"{reg} <= {m.fit(partial, width)};")
+    return partial
+
+
+def _mux_text(m: Module, name: str, ctl: Control, fields: list[str | None], width: int) -> str:
+    """A ``width``-bit net: ``fields[phase]`` (``None``: 0), as a ``case`` on ``phase``."""
+    net = m.net(name, width, reg=True, flop=False)
+    lines = [f"case ({m.ref(ctl.phase)})"]
+    lines += [f"    {literal(p, ctl.phase.width)}: {net} = {f};" for p, f in enumerate(fields) if f]
+    lines += [f"    default: {net} = {literal(0, width)};", "endcase"]
+    m.body += ["always @* begin", *[f"    {ln}" for ln in lines], "end"]
+    return net
