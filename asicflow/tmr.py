@@ -4,14 +4,16 @@ Both run pyosys in a child process through the flow's one subprocess helper (a Y
 ends the hosting process). ``run`` is :meth:`asicflow.steps.base.StepContext.run` or a
 partial of :func:`asicflow.runner.run_tool`.
 
-Equivalence: Yosys builds the miter of the original design (gold, prepared as TMR insertion
-prepared it) and the TMR design with ``tmr_error`` no longer a port (gate): one output that
-is 1 whenever any output differs. Every flip-flop of both starts at zero (so the replicas of
-a register agree, as after a reset or a full weight load), and ABC's ``dprove`` (structural
-hashing, signal correspondence by k-induction, bounded model checking) proves that output
-is never 1, for every input sequence. Structural hashing merges the logic gold and gate
-share, so the proof scales to networks with thousands of multipliers, where Yosys's own
-``equiv_induct`` (one SAT instance over both copies of every multiplier) did not finish.
+Equivalence: Yosys bit-blasts the original design (gold, prepared as TMR insertion prepared
+it) and the TMR design with ``tmr_error`` no longer a port (gate) into one AIGER file each,
+in separate runs; ABC's ``miter`` joins them into one output that is 1 whenever any output
+differs. Every flip-flop of both starts at zero (so the replicas of a register agree, as
+after a reset or a full weight load), and ABC's ``dprove`` (structural hashing, signal
+correspondence by k-induction, bounded model checking) proves that output is never 1, for
+every input sequence. Structural hashing merges the logic gold and gate share, so the proof
+scales to networks with thousands of multipliers, where Yosys's own ``equiv_induct`` (one
+SAT instance over both copies of every multiplier) did not finish, and one Yosys process
+holding both bit-blasted copies of a reprogrammable network needed over 14 GB.
 """
 
 from __future__ import annotations
@@ -28,8 +30,6 @@ from asicflow.errors import AsicflowError, CheckFailed
 from asicflow.runner import ToolResult, which
 
 Runner = Callable[..., ToolResult]
-
-MITER = "miter.aig"
 
 
 def insert(
@@ -61,35 +61,36 @@ def insert(
 # What asicflow.tmr_run does before triplicating (every register one flip-flop cell).
 PREPARE = "proc; flatten; opt; dffunmap -ce-only; opt_clean"
 
+# gold (the original) and gate (the TMR design): one AIGER file each
+SIDES = ("gold", "gate")
 
-def equiv_script(gold: str, gate: str, top: str) -> str:
-    """Yosys script writing the miter of ``gold`` and ``gate`` (``tmr_error`` dropped) as an
-    AIGER file for ABC: all flip-flops start at zero in both designs."""
+
+def aiger_script(side: str, source: str, top: str) -> str:
+    """Yosys script writing one side of the equivalence check as ``<side>.aig``.
+
+    Each side is bit-blasted in its own Yosys run (one network in memory at a time: a
+    reprogrammable network is millions of gates) and ABC builds the miter. Every flip-flop
+    starts at zero; ports are written sorted by name, so both files list the same inputs and
+    outputs in the same order (the gate's ``tmr_error`` is dropped).
+    """
+    prepare = (
+        [PREPARE]  # the preparation TMR insertion ran, so both sides have the same cells
+        if side == "gold"
+        else ["proc; flatten; opt_clean", f"delete -output {top}/tmr_error"]
+    )
     return "\n".join(
         [
-            "# Written by asicflow.tmr; replay: python -m asicflow.pyosys_run equiv.ys",
-            f"read_verilog -sv {gold}",
+            f"# Written by asicflow.tmr; replay: python -m asicflow.pyosys_run {side}.ys",
+            f"read_verilog -sv {source}",
             f"hierarchy -check -top {top}",
-            # the preparation TMR insertion ran, so both sides have the same cells
-            PREPARE,
-            f"rename {top} gold",
-            "design -stash gold",
-            f"read_verilog -sv {gate}",
-            f"hierarchy -check -top {top}",
-            "proc; flatten; opt_clean",
-            f"delete -output {top}/tmr_error",
-            f"rename {top} gate",
-            # one copy of each design in memory: large networks need gigabytes per copy
-            "design -copy-from gold -as gold gold",
-            "design -delete gold",
-            "miter -equiv -flatten -ignore_gold_x gold gate miter",
-            "delete gold gate",
-            "hierarchy -top miter",
+            *prepare,
+            # operands extended to the product width shrink back before bit-blasting
+            "wreduce; opt_clean",
             "async2sync; dffunmap",
             "setundef -zero -init",
             "techmap; opt_clean; aigmap; opt_clean",
             "setundef -zero -init",
-            f"write_aiger -zinit {MITER}",
+            f"write_aiger -zinit -symbols {side}.aig",
             "",
         ]
     )
@@ -109,13 +110,21 @@ def prove(run: Runner, gold: Path, gate: Path, top: str, work: Path) -> dict[str
     """Prove the TMR design ``gate`` equivalent to ``gold`` in ``work``: CheckFailed unless
     ABC's ``dprove`` (signal correspondence, induction, BMC) reports the miter's mismatch
     output unreachable from the all-zero start state."""
-    script = equiv_script(os.path.relpath(gold, work), os.path.relpath(gate, work), top)
-    (work / "equiv.ys").write_text(script)
+    sources = {"gold": gold, "gate": gate}
+    for side in SIDES:
+        script = aiger_script(side, os.path.relpath(sources[side], work), top)
+        (work / f"{side}.ys").write_text(script)
     status = work / "equiv_status.txt"
     status.unlink(missing_ok=True)
-    run([sys.executable, "-m", "asicflow.pyosys_run", "equiv.ys"], cwd=work, tool="yosys")
+    for side in SIDES:
+        (work / f"{side}.aig").unlink(missing_ok=True)
+        run([sys.executable, "-m", "asicflow.pyosys_run", f"{side}.ys"], cwd=work, tool="yosys")
     result = run(
-        [abc_path(), "-c", f"read_aiger {MITER}; print_stats; dprove; write_status {status.name}"],
+        [
+            abc_path(),
+            "-c",
+            f"miter gold.aig gate.aig; print_stats; dprove; write_status {status.name}",
+        ],
         cwd=work,
         tool="yosys-abc",
         check=False,

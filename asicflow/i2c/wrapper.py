@@ -24,7 +24,6 @@ def wrapper_verilog(top: str, net_top: str, net_info: dict[str, Any], regmap: Re
     ports = {k: int(v) for k, v in net_info["ports"].items() if k != "params_in"}
     pwidth = int(net_info["params_width"])
     nbytes = regmap.nbytes
-    index = f"{{ptr[{max(1, (nbytes - 1).bit_length()) - 1}:0], 3'b000}}"  # bit index of a byte
 
     def decl(name: str, width: int) -> str:
         direction = "output" if name in _OUTPUTS or name == "sda_oe" else "input"
@@ -55,11 +54,20 @@ def wrapper_verilog(top: str, net_top: str, net_info: dict[str, Any], regmap: Re
         "        .ptr(ptr), .wr_en(wr_en), .wr_data(wr_data), .rd_data(rd_data)",
         "    );",
         "",
-        "    // one byte written per wr_en; bytes past the map are ignored and read as 0",
+        "    // One byte written per wr_en; bytes past the map are ignored and read as 0. Each",
+        "    // byte has its own decoded enable and read term (no shifter over the whole file).",
+        "    integer wb, rb;",
         "    always @(posedge clk) begin",
-        f"        if (wr_en && ptr < 16'd{nbytes}) regs[{index} +: 8] <= wr_data;",
+        f"        for (wb = 0; wb < {nbytes}; wb = wb + 1)",
+        "            if (wr_en && ptr == wb[15:0]) regs[8*wb +: 8] <= wr_data;",
         "    end",
-        f"    assign rd_data = ptr < 16'd{nbytes} ? regs[{index} +: 8] : 8'h00;",
+        "    reg  [7:0]  rd_byte;",
+        "    always @* begin",
+        "        rd_byte = 8'h00;",
+        f"        for (rb = 0; rb < {nbytes}; rb = rb + 1)",
+        "            rd_byte = rd_byte | (regs[8*rb +: 8] & {8{ptr == rb[15:0]}});",
+        "    end",
+        "    assign rd_data = rd_byte;",
         "",
         f"    {net_top} u_net (",
         ",\n".join(f"        .{n}({n})" for n in ports)
