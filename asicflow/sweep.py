@@ -193,8 +193,8 @@ def markdown(flow: FlowConfig, rows: list[dict[str, Any]]) -> str:
     lines += [
         "",
         "Slack is the synthesis netlist's (ABC maps for area, no fanout buffering or sizing): "
-        "at R > 1 the phase-selected weights drive every shared multiplier from one register, "
-        "so the slack is pessimistic until place and route repairs the fanout.",
+        "at R > 1 the phase register selects every multiplexed operand (and weight) directly, "
+        "so the slack is pessimistic until place and route repairs that fanout.",
     ]
     return "\n".join(lines) + "\n\n![area and II against R](sweep.png)\n"
 

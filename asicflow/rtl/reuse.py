@@ -4,13 +4,22 @@
 A design whose largest reuse factor is R works in beats of R cycles (see
 :mod:`asicflow.rtl.generator`): a free-running ``phase`` counter (0 .. R-1, held at R-1 while
 the pipeline stalls) and pipeline registers loaded only at the end of a beat (``advance``).
-During a beat, a layer with reuse r computes each output j with ``ceil(n_j / r)`` multipliers
-(``n_j`` its products; zero constant weights skipped): in phase p, multiplier u forms product
-``p * U_j + u``, its activation chosen by a multiplexer on ``phase`` and its weight read from
-a ROM (a ``case`` on ``phase``; in ports mode a multiplexer over ``params_in`` fields). An
-accumulator register per output holds the sum of the earlier phases; at phase R-1 the last
-products and the bias complete the sum combinationally and the output register takes it.
-Every sum is modular at the accumulator width, exactly as the golden model's WRAP.
+During a beat, a layer with reuse r shares its arithmetic r ways. An accumulator register
+per output holds the sum of the earlier phases; in phase R-1 the last terms and the bias
+complete the sum combinationally and the output register takes it. Every sum is modular at
+the accumulator width, exactly as the golden model's WRAP.
+
+- Constant weights, exact accumulator (:func:`_digit_row`): each product is its weight's
+  canonical signed digits ``+-(x << k)`` (zero weights have none); a row's digits share
+  ``ceil(digits / r)`` adder operands, each a multiplexer on ``phase``. No multiplier: a
+  constant product costs about one adder, and a multiplexer less than the adders it saves,
+  so area falls from R = 1 on (a shared general multiplier costs more than the r constant
+  products it replaces until r is about 4).
+- Port weights, or an accumulator that rounds each product: ``ceil(n_j / r)`` multipliers
+  per output (``n_j`` its products, zero constant weights skipped). In phase p, multiplier
+  u forms product ``p * U_j + u``, its activation and weight chosen by multiplexers on
+  ``phase`` (a ``case`` over constants, or over ``params_in`` fields); identical
+  selections are one shared multiplexer.
 """
 
 from __future__ import annotations
