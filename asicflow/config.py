@@ -177,7 +177,7 @@ class TmrConfig:
         choices=("after",),
     )
     prove: bool = key(
-        True, "tmr: prove the TMR design equivalent to its input (Yosys AIGER per side, ABC miter + dprove)"
+        True, "tmr: prove the TMR design equivalent to its input (ABC miter + dprove)"
     )
     upsets: int = key(1000, "faults: single-event upsets injected with and without TMR")
 

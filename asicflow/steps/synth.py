@@ -57,7 +57,9 @@ def synth_script(top: str, rtl: str, liberty: Path, cells: PdkCells, abc: str = 
             "# Written by asicflow's synth step; replay: python -m asicflow.pyosys_run synth.ys",
             f"read_verilog {rtl}",
             f"hierarchy -check -top {top}",
-            f"synth -top {top} -flatten",
+            # -noabc: the liberty mapping below is the one ABC run (synth's own generic-gate
+            # ABC, with SAT sweeping, took over 15 minutes on digits_mlp_hardened).
+            f"synth -top {top} -flatten -noabc",
             f"dfflibmap -liberty {lib}{dont_use}",
             f"abc{' -script ' + FAST_ABC if abc == 'fast' else ''} -liberty {lib}{dont_use}",
             "setundef -zero",
