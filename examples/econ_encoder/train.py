@@ -8,10 +8,14 @@ reconstructs the map from the 16 latent values; only the encoder is saved.
 Run from the project root:  .venv/bin/python examples/econ_encoder/train.py
 Writes examples/econ_encoder/econ_encoder.h5 and sensor_data.npz (stimuli: array 'x' and
 the 'test' mask, no labels: the encoder's outputs are latents, not class scores).
+``--seed 1 --out econ_encoder_run2.h5`` is a second training run of the same architecture on
+the same data (the weights flows/econ_encoder_hardened.yaml reloads over I2C); it writes only
+the model.
 """
 
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
 
@@ -40,7 +44,11 @@ def build() -> tf.keras.Model:
 
 
 def main() -> None:
-    tf.keras.utils.set_random_seed(0)
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--seed", type=int, default=0, help="training seed (the data stay seed 0)")
+    p.add_argument("--out", default="econ_encoder.h5", help="file name beside this script")
+    args = p.parse_args()
+    tf.keras.utils.set_random_seed(args.seed)
     d = synthetic_sensor(20000, seed=0)
     encoder = build()
     recon = layers.Reshape((8, 8, 1))(layers.Dense(64, name="decoder")(encoder.output))
@@ -50,8 +58,9 @@ def main() -> None:
     auto.fit(x[~d.test], x[~d.test], epochs=15, batch_size=128, verbose=0)
     mse = auto.evaluate(x[d.test], x[d.test], verbose=0)
     print(f"test reconstruction MSE {mse:.5f} (input variance {float(np.var(d.x)):.5f})")
-    encoder.save(HERE / "econ_encoder.h5")
-    np.savez(HERE / "sensor_data.npz", x=d.x[:4000], test=d.test[:4000])
+    encoder.save(HERE / args.out)
+    if args.out == "econ_encoder.h5":
+        np.savez(HERE / "sensor_data.npz", x=d.x[:4000], test=d.test[:4000])
 
 
 if __name__ == "__main__":
