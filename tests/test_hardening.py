@@ -60,7 +60,7 @@ def test_digits_mlp_hardened_proven_loaded_over_i2c_and_gate_level(tmp_path: Pat
     assert [s["name"] for s in result["sets"]] == ["model", "reload_model"]
     for s in result["sets"]:
         assert s["readback_errors"] == 0 and s["mismatches"] == 0, s
-        assert s["vectors"] == 1797
+        assert s["vectors"] == 1797 and s["readback_bytes"] == 908
     gl = metrics(tmp_path, name, "gl_sim")
     assert gl["gl_sim__vectors"] == 20 and gl["gl_sim__mismatches"] == 0
-    assert gl["gl_sim__i2c_loaded"] is True
+    assert gl["gl_sim__i2c_loaded"] is True and gl["gl_sim__readback_bytes"] == 64

@@ -9,7 +9,9 @@ on the first ``sim.gl_vectors`` stimuli: 0 mismatches against the golden model. 
 design first gets its weights over the bus model (``verification/test_i2c_weights.py``) with
 SCL at ``sim.gl_i2c_speed_hz``: gate-level simulation costs per clock cycle, and the target
 samples SCL in the clk domain, so a faster SCL exercises the same logic in fewer cycles
-(``i2c_cosim`` covers the 100 kHz and 400 kHz bus speeds at RTL). Other designs stream
+(``i2c_cosim`` covers the 100 kHz and 400 kHz bus speeds at RTL). It reads back the first
+and the last ``READBACK_SAMPLE`` register bytes (``i2c_cosim`` reads back every byte at
+RTL); a wrong weight anywhere shows up as mismatches. Other designs stream
 through ``verification/test_network.py``.
 """
 
@@ -32,6 +34,10 @@ from asicflow.steps.i2c_cosim import i2c_sets, run_i2c_bench
 
 SIMULATOR = "icarus"
 DEFINES = ("FUNCTIONAL", "UNIT_DELAY=")
+# Register bytes read back at gate level: the first and the last this many (every byte is
+# read back by i2c_cosim at RTL; at gate level a full read-back of digits_mlp_hardened's 908
+# bytes doubles a simulation of over ten minutes).
+READBACK_SAMPLE = 32
 
 
 class GlSimStep(Step):
@@ -78,14 +84,17 @@ class GlSimStep(Step):
                 "sets": i2c_sets(ctx, x, y)[:1],
                 "speed_hz": flow.sim.gl_i2c_speed_hz,
                 "check_standard_mode": 0,  # 100 kHz is i2c_cosim's (RTL): ~10^5 cycles a byte
+                "readback_sample": READBACK_SAMPLE,
                 "clock_ns": flow.clock_period_ns,
             }
             result = run_i2c_bench(ctx, sources, top, cfg, SIMULATOR, DEFINES)
             s = result["sets"][0]
             vectors, mismatches = s["vectors"], s["mismatches"]
+            extra: dict[str, Any] = {"gl_sim__readback_bytes": s["readback_bytes"]}
         else:
             result = _run_network(ctx, sources, top, rtl_json, x, y)
             vectors, mismatches = result["vectors"], result["mismatches"]
+            extra = {}
         ctx.note(
             f"gl_sim: {vectors} stimuli through the {pdk.config.name} netlist with its cell "
             f"models: {mismatches} mismatches"
@@ -95,6 +104,7 @@ class GlSimStep(Step):
             "gl_sim__mismatches": mismatches,
             "gl_sim__i2c_loaded": flow.options.i2c_weights,
             "gl_sim__wall_s": round(float(result.get("wall_seconds", 0.0)), 1),
+            **extra,
         }
 
 
