@@ -15,7 +15,9 @@ ROOT = Path(__file__).resolve().parents[1]
 pytestmark = [pytest.mark.slow, pytest.mark.tools]
 
 
-def doit(tmp: Path, flows: list[Path], *args: str, ok: bool = True) -> tuple[list[str], str]:
+def doit(
+    tmp: Path, flows: list[Path], *args: str, ok: bool = True, timeout: int = 1800
+) -> tuple[list[str], str]:
     env = {
         **os.environ,
         "ASICFLOW_BUILD": str(tmp / "build"),
@@ -27,7 +29,7 @@ def doit(tmp: Path, flows: list[Path], *args: str, ok: bool = True) -> tuple[lis
         env=env,
         capture_output=True,
         text=True,
-        timeout=1800,
+        timeout=timeout,
     )
     assert (r.returncode == 0) == ok, r.stdout + r.stderr
     executed = re.findall(r"^\.  (\S+)", r.stdout, flags=re.M)

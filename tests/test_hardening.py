@@ -46,11 +46,12 @@ def test_digits_mlp_hardened_proven_loaded_over_i2c_and_gate_level(tmp_path: Pat
         extra="sim:\n  gl_vectors: 20\n  gl_i2c_speed_hz: 1250000\n",
         clock_period_ns="40.0",
     )
-    executed, out = doit(tmp_path, [flow], "i2c_cosim", "gl_sim")
+    executed, out = doit(tmp_path, [flow], "i2c_cosim")
     name = "digits_mlp_hardened"
-    assert {f"{s}:{name}" for s in ("i2c", "tmr", "i2c_cosim", "synth", "gl_sim")} <= set(
-        executed
-    ), out
+    assert {f"{s}:{name}" for s in ("i2c", "tmr", "i2c_cosim")} <= set(executed), out
+    # gate level: ~20 minutes of Icarus for the 908-byte load on the 306k-cell netlist
+    executed, out = doit(tmp_path, [flow], "gl_sim", timeout=3600)
+    assert {f"synth:{name}", f"gl_sim:{name}"} <= set(executed), out
     i2c = metrics(tmp_path, name, "i2c")
     assert i2c["i2c__register_bytes"] == 908 and i2c["i2c__parameters"] == 1210
     assert metrics(tmp_path, name, "tmr")["tmr__equiv_proven"] is True
