@@ -576,8 +576,17 @@ def test_reuse_cosim_with_backpressure(tmp_path: Path) -> None:
         r = max(info["reuse"].values())
         assert info["ii"] == r and info["backpressure"]
         assert info["ports"]["in_ready"] == info["ports"]["out_ready"] == 1
-    nz = sum(int(np.count_nonzero(lay.weights)) for lay in mlp.layers if isinstance(lay, Dense))
-    assert cases[0].design.info["multipliers"] <= nz // 2 + 12 + 5  # ceil per output
+    # constant weights at R = 2: no multiplier; each output's canonical signed digits share
+    # ceil(digits / 2) multiplexed adder operands
+    rows = [
+        sum(len(csd(int(w))) for w in lay.weights[:, j])
+        for lay in mlp.layers
+        if isinstance(lay, Dense)
+        for j in range(lay.weights.shape[1])
+    ]
+    info0 = cases[0].design.info
+    assert sum(rows) > 0 and info0["multipliers"] == 0
+    assert info0["shared_operands"] == sum(-(-n // 2) for n in rows)
     results = run_suite(tmp_path, cases)
     assert_clean(results)
     for r in results:

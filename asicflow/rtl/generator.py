@@ -326,6 +326,7 @@ def generate(graph: Graph, top: str, weights: str = "const") -> RtlDesign:
         info["backpressure"] = True
         info["port_map"] = {**NATIVE_READY}
         info["multipliers"] = ctl.multipliers
+        info["shared_operands"] = ctl.operands
         info["reuse"] = {
             lay.name: lay.reuse for lay in graph.layers if isinstance(lay, Dense | Conv)
         }

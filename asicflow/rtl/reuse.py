@@ -47,6 +47,7 @@ class Control:
     beat: int  # R: cycles per beat
     acc_regs: list[str] = field(default_factory=list)  # accumulator updates (when not last)
     multipliers: int = 0
+    operands: int = 0  # multiplexed digit operands of constant-weight rows
     muxes: dict[tuple[object, ...], Sig] = field(default_factory=dict)  # shared selections
 
 
@@ -199,6 +200,7 @@ def _digit_row(
             fields[p], c = operand(m, Term(d, x, k), width)
             consts[p] += c
         parts.append(_mux_text(m, f"{name}_d{u}", ctl, fields, width))
+        ctl.operands += 1
     consts = [c & ((1 << width) - 1) for c in consts]
     if len(set(consts)) > 1:
         parts.append(m.fit(_mux(m, f"{name}_k", ctl, consts), width))
