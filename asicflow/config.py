@@ -15,6 +15,10 @@ from asicflow.schema import key, section
 
 FLOWS_ENV = "ASICFLOW_FLOWS"
 BUILD_ENV = "ASICFLOW_BUILD"
+# System clocks per SCL period the I2C target needs: it sees SCL and SDA through two
+# synchronizer flip-flops and drives SDA one clock after it sees SCL fall (3 clocks), and a
+# master samples SDA half an SCL period after the fall, so half a period must be >= 5 clocks.
+MIN_CLOCKS_PER_SCL = 10
 
 
 @dataclass(frozen=True)
@@ -336,11 +340,11 @@ def _check(cfg: FlowConfig) -> list[str]:
         ("sim.gl_i2c_speed_hz", cfg.sim.gl_i2c_speed_hz),
         ("i2c.speed_hz", cfg.i2c.speed_hz),
     ):
-        if hz < 1 or hz * 20 * cfg.clock_period_ns * 1e-9 > 1:
+        if hz < 1 or hz * MIN_CLOCKS_PER_SCL * cfg.clock_period_ns * 1e-9 > 1:
             problems.append(
-                f"'{where}' {hz} Hz: the I2C target needs a clock at least 20x SCL "
-                f"(clock_period_ns {cfg.clock_period_ns} allows up to "
-                f"{1e9 / (20 * cfg.clock_period_ns):.0f} Hz)"
+                f"'{where}' {hz} Hz: the I2C target needs a clock at least "
+                f"{MIN_CLOCKS_PER_SCL}x SCL (clock_period_ns {cfg.clock_period_ns} allows up to "
+                f"{1e9 / (MIN_CLOCKS_PER_SCL * cfg.clock_period_ns):.0f} Hz)"
             )
     if not 0x08 <= cfg.i2c.address <= 0x77:
         problems.append(

@@ -94,6 +94,17 @@ def test_malformed_i2c_options_are_all_reported_at_load(tmp_path: Path) -> None:
     f.write_text(f"model: {PROJECT}/examples/digits_mlp/digits_mlp.h5\ni2c: {{speed_hz: 250000}}\n")
     with pytest.raises(ConfigError, match="'i2c.speed_hz' is 250000; choose one of 100000"):
         load_flow(f)
+    # 10 system clocks per SCL period at least: 10 ns allows 10 MHz, not 12.5 MHz
+    for hz, ok in ((10_000_000, True), (12_500_000, False)):
+        f.write_text(
+            f"model: {PROJECT}/examples/digits_mlp/digits_mlp.h5\nclock_period_ns: 10.0\n"
+            f"sim: {{gl_i2c_speed_hz: {hz}}}\n"
+        )
+        if ok:
+            assert load_flow(f).sim.gl_i2c_speed_hz == hz
+        else:
+            with pytest.raises(ConfigError, match="at least 10x SCL .* allows up to 10000000 Hz"):
+                load_flow(f)
 
 
 @pytest.fixture(scope="module")
@@ -147,7 +158,10 @@ def test_tmr_around_the_wrapper_still_loads_and_matches(
     wrapped: tuple[Path, FlowConfig, Graph],
 ) -> None:
     build, flow, _ = wrapped
-    flow = dataclasses.replace(flow, options=OptionsConfig(i2c_weights=True, tmr=True))
+    # a 4 MHz system clock: 400 kHz SCL at the target's minimum of 10 clocks per SCL period
+    flow = dataclasses.replace(
+        flow, options=OptionsConfig(i2c_weights=True, tmr=True), clock_period_ns=250.0
+    )
     tmr_metrics = execute(TmrStep(), flow, build=build)
     # every flip-flop: the network's pipeline, the I2C target and the whole register file
     regmap = RegisterMap.load(build / flow.name / "i2c" / "regmap.json")
@@ -183,7 +197,7 @@ def test_gate_level_tmr_and_i2c_netlist_loads_and_matches(
     flow = dataclasses.replace(
         flow,
         options=OptionsConfig(i2c_weights=True, tmr=True),
-        sim=SimConfig(gl_vectors=100),
+        sim=SimConfig(gl_vectors=100, gl_i2c_speed_hz=10_000_000),  # 10 clocks per SCL
     )
     if not (build / flow.name / "tmr" / "top.v").is_file():
         execute(TmrStep(), flow, build=build)

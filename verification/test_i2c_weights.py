@@ -105,13 +105,15 @@ class Bench:
         self.has_flag = "tmr_error" in self.info["ports"]
         self.flag_seen = False
 
-    def master(self, speed: float) -> I2cMaster:
+    def master(self, scl_hz: float) -> I2cMaster:
+        """A bus master clocking SCL at ``scl_hz``, 50 % duty. I2cMaster's ``speed`` sets
+        its bit timer (SCL high for 1/speed, low for 1/speed), so SCL runs at speed / 2."""
         return I2cMaster(
             sda=BusSda(self.sda),
             sda_o=MasterSdaOut(self.sda),
             scl=self.dut.scl_i,
             scl_o=self.dut.scl_i,
-            speed=speed,
+            speed=2 * scl_hz,
         )
 
     async def load(self, m: I2cMaster, writes: dict[str, Any]) -> None:
