@@ -15,7 +15,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_examples import ROOT, _fmt, run_flow
 
-FLOWS = ("digits_mlp_tmr", "digits_mlp_hardened")
+FLOWS = ("digits_mlp_tmr", "digits_mlp_hardened", "econ_encoder_tmr", "econ_encoder_hardened")
 
 # (label, metric, format)
 FIGURES = (

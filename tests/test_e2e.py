@@ -38,7 +38,7 @@ def doit(
 
 def copy_flow(tmp: Path, name: str, extra: str = "", **changes: str) -> Path:
     text = (ROOT / "flows" / f"{name}.yaml").read_text()
-    text = text.replace("model: ../", f"model: {ROOT}/")
+    text = text.replace(": ../", f": {ROOT}/")  # model, npz, reload_model
     for k, v in changes.items():
         text = re.sub(rf"^{k}: .*$", f"{k}: {v}", text, flags=re.M)
     p = tmp / f"{name}.yaml"
