@@ -19,6 +19,8 @@ import numpy as np
 import pytest
 from test_e2e import copy_flow, doit
 
+from asicflow.steps.gl_sim import READBACK_SAMPLE
+
 pytestmark = [pytest.mark.slow, pytest.mark.tools]
 
 
@@ -68,7 +70,7 @@ def test_econ_encoder_hardened_proven_loaded_over_i2c_and_gate_level(tmp_path: P
     assert {f"synth:{name}", f"gl_sim:{name}"} <= set(executed), out
     gl = metrics(tmp_path, name, "gl_sim")
     assert gl["gl_sim__vectors"] == 20 and gl["gl_sim__mismatches"] == 0
-    assert gl["gl_sim__i2c_loaded"] is True and gl["gl_sim__readback_bytes"] == 64
+    assert gl["gl_sim__i2c_loaded"] is True and gl["gl_sim__readback_bytes"] == 2 * READBACK_SAMPLE
     # the synthesized netlist holds the register file three times over
     synth = metrics(tmp_path, name, "synth")
     reg_bits = 8 * metrics(tmp_path, name, "i2c")["i2c__register_bytes"]
