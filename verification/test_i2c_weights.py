@@ -8,7 +8,7 @@ Inputs from the environment (set by ``asicflow.cocotb_run``, started by the ``i2
 ``ASICFLOW_I2C``     JSON: ``rtl_json`` (the design's ``rtl.json``), ``regmap``
                      (``regmap.json``), ``sets`` (list of ``name``, ``writes`` =
                      ``writes.json`` of the programming helper, ``vectors`` = npz with raw
-                     ``x`` and expected outputs ``y``), ``speed_hz`` (bus speed of the loads),
+                     ``x`` and expected outputs ``y``), ``speed_hz`` (SCL frequency of the loads),
                      ``check_standard_mode`` (bytes re-written and read back at 100 kHz),
                      ``clock_ns``
 ``ASICFLOW_RESULT``  where to write the JSON result
