@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from asicflow import schema
+from asicflow.convert.names import FLOW_NAME_RULE, flow_name_problem
 from asicflow.errors import ConfigError
 from asicflow.fixed import FixedType
 from asicflow.schema import key, section
@@ -378,15 +379,24 @@ def _check(cfg: FlowConfig) -> list[str]:
 
 
 def load_flow(path: Path) -> FlowConfig:
-    """Read and validate one flow YAML."""
+    """Read and validate one flow YAML: every problem of the file at once (a key with a wrong
+    type is checked no further; the cross-key and range checks run on the others)."""
     path = path.resolve()
     data = schema.read_yaml(path)
     data.pop("source", None)
-    cfg = schema.load(FlowConfig, data, str(path), path.parent)
-    problems = _check(cfg)
+    cfg, problems, bad = schema.load_partial(FlowConfig, data, path.parent)
+    problems += [p for p in _check(cfg) if not any(f"'{k}" in p for k in bad)]
+    name = cfg.name or path.stem
+    why = flow_name_problem(name)
+    if why is not None and "name" not in bad:
+        origin = "'name'" if cfg.name else "the file name (the default flow name)"
+        problems.append(
+            f"{origin} {schema.short(name)} {why}: {FLOW_NAME_RULE}"
+            + ("" if cfg.name else "; set 'name:' in the file or rename it")
+        )
     if problems:
         raise ConfigError(str(path), problems)
-    return dataclasses.replace(cfg, name=cfg.name or path.stem, source=path)
+    return dataclasses.replace(cfg, name=name, source=path)
 
 
 def flow_files(project: Path) -> list[Path]:

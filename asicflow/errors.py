@@ -11,13 +11,26 @@ class AsicflowError(Exception):
     """Base class: the message is meant for the user, as is."""
 
 
+# What one configuration error shows at most: a bad file can hold any number of problems,
+# each echoing any amount of text.
+MAX_PROBLEMS = 50
+MAX_PROBLEM_CHARS = 500
+
+
 class ConfigError(AsicflowError):
-    """One or more problems in a flow or PDK configuration, all reported at once."""
+    """One or more problems in a flow or PDK configuration, all reported at once (the first
+    ``MAX_PROBLEMS``, each cut to ``MAX_PROBLEM_CHARS``)."""
 
     def __init__(self, source: str, problems: Iterable[str]):
         self.source = source
         self.problems = list(problems)
-        lines = "\n".join(f"  - {p}" for p in self.problems)
+        shown = [
+            p if len(p) <= MAX_PROBLEM_CHARS else p[: MAX_PROBLEM_CHARS - 3] + "..."
+            for p in self.problems[:MAX_PROBLEMS]
+        ]
+        if len(self.problems) > MAX_PROBLEMS:
+            shown.append(f"... and {len(self.problems) - MAX_PROBLEMS} more problems")
+        lines = "\n".join(f"  - {p}" for p in shown)
         super().__init__(f"invalid configuration in {source}:\n{lines}")
 
 

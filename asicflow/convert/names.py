@@ -21,6 +21,32 @@ RESERVED = frozenset(
 )
 
 
+CXX_KEYWORDS = frozenset(
+    "alignas alignof and asm auto bool break case catch char class const constexpr continue "
+    "default delete do double else enum explicit export extern false float for friend goto if "
+    "inline int long mutable namespace new noexcept not nullptr operator or private protected "
+    "public register return short signed sizeof static struct switch template this throw true "
+    "try typedef typeid typename union unsigned using virtual void volatile while".split()
+)
+# Names the generated C++ / Verilog already use at the top level.
+TOP_RESERVED = frozenset({"main", "N_IN", "N_OUT", "asicflow"})
+FLOW_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
+FLOW_NAME_RULE = (
+    "a flow name is a plain identifier like 'digits_mlp': a letter or '_', then letters, "
+    "digits or '_' (at most 64), no C++ or Verilog keyword; it names the build folder "
+    "build/<name>/, the C++ top function and the Verilog module"
+)
+
+
+def flow_name_problem(name: str) -> str | None:
+    """Why ``name`` cannot be a flow name (None: it can)."""
+    if not FLOW_NAME.fullmatch(name):
+        return "is not a plain identifier"
+    if name in CXX_KEYWORDS or name in TOP_RESERVED or name.lower() in RESERVED:
+        return "is a reserved word"
+    return None
+
+
 def identifier(name: str, taken: set[str]) -> str:
     """A unique C/Verilog-safe identifier derived from ``name``; adds it to ``taken``."""
     base = re.sub(r"\W", "_", name).strip("_") or "layer"

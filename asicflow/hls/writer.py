@@ -25,6 +25,7 @@ from typing import Any
 import jinja2
 import numpy as np
 
+from asicflow.convert.names import CXX_KEYWORDS, TOP_RESERVED
 from asicflow.errors import AsicflowError, UnsupportedModel
 from asicflow.fixed import FixedType, IntArray, for_raw_range
 from asicflow.ir import (
@@ -144,16 +145,10 @@ def loops(graph: Graph, weights: str = "const") -> list[dict[str, Any]]:
 MAX_LITERAL_WIDTH = 53
 
 _C_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_RESERVED = frozenset({"main", "N_IN", "N_OUT", "asicflow"})
+_RESERVED = TOP_RESERVED
 WEIGHTS_MODES = ("const", "ports")
 PARAMS_FILE = "tb/params.txt"
-_CXX_KEYWORDS = frozenset(
-    "alignas alignof and asm auto bool break case catch char class const constexpr continue "
-    "default delete do double else enum explicit export extern false float for friend goto if "
-    "inline int long mutable namespace new noexcept not nullptr operator or private protected "
-    "public register return short signed sizeof static struct switch template this throw true "
-    "try typedef typeid typename union unsigned using virtual void volatile while".split()
-)
+_CXX_KEYWORDS = CXX_KEYWORDS
 
 
 @dataclass(frozen=True)
