@@ -37,11 +37,28 @@ def _cmd_run(args: argparse.Namespace) -> int:
     os.environ[FLOWS_ENV] = str(Path(args.flow).resolve())
     if args.debug:
         os.environ[tasks.DEBUG_ENV] = "1"
-    namespace = {**tasks.all_tasks(), "DOIT_CONFIG": tasks.doit_config()}
+    _trust(args)
+    from asicflow.buildfolder import flow_folder, locked
+    from asicflow.config import build_root
+
+    namespace = {"DOIT_CONFIG": tasks.doit_config(), **tasks.all_tasks()}
     argv = ["run", f"{args.to}:{flow.name}"]
     if args.always:
         argv.insert(1, "--always-execute")
-    return int(DoitMain(ModuleTaskLoader(namespace)).run(argv))
+    # One run of a flow at a time: a second one is refused, naming this one.
+    with locked(flow_folder(build_root(), flow.name)):
+        return int(DoitMain(ModuleTaskLoader(namespace)).run(argv))
+
+
+TRUST_HELP = (
+    "allow the model files to run the Python code they hold (Lambda layers, custom "
+    "functions) while they are loaded: only for files you trust (default: refused)"
+)
+
+
+def _trust(args: argparse.Namespace) -> None:
+    if getattr(args, "trust_model_code", False):
+        os.environ["ASICFLOW_TRUST_MODEL_CODE"] = "1"
 
 
 def _cmd_keys(_: argparse.Namespace) -> int:
@@ -60,6 +77,7 @@ def _cmd_i2c_writes(args: argparse.Namespace) -> int:
     from asicflow.i2c.regmap import RegisterMap
 
     flow = load_flow(Path(args.flow))
+    _trust(args)
     regmap_file = build_root() / flow.name / "i2c" / "regmap.json"
     if not regmap_file.is_file():
         raise AsicflowError(
@@ -88,6 +106,7 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--to", default="report", help="last step to run (default: report)")
     r.add_argument("--always", action="store_true", help="rerun the step even if up to date")
     r.add_argument("--debug", action="store_true", help="show tracebacks")
+    r.add_argument("--trust-model-code", action="store_true", help=TRUST_HELP)
     r.set_defaults(func=_cmd_run)
     sub.add_parser("keys", help="print the flow YAML reference").set_defaults(func=_cmd_keys)
     sub.add_parser("steps", help="list the flow's steps").set_defaults(func=_cmd_steps)
@@ -97,6 +116,7 @@ def parser() -> argparse.ArgumentParser:
     w.add_argument("flow", help="the flow YAML the chip was built from (options.i2c_weights)")
     w.add_argument("model", help="the retrained model (.h5), same architecture and quantizers")
     w.add_argument("--out", required=True, help="folder for writes.txt, writes.json, params.npz")
+    w.add_argument("--trust-model-code", action="store_true", help=TRUST_HELP)
     w.set_defaults(func=_cmd_i2c_writes)
     return p
 

@@ -108,9 +108,23 @@ def from_npz(path: Path) -> Dataset:
             x = np.asarray(f["x"], np.float32)
             y = np.asarray(f["y"], np.int64) if "y" in f.files else None
             test = np.asarray(f["test"], bool) if "test" in f.files else np.ones(len(x), bool)
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, EOFError, KeyError) as exc:
         raise AsicflowError(f"cannot read stimuli file {path}: {exc}") from None
+    if x.ndim < 2 or len(x) == 0:
+        raise AsicflowError(f"{path}: 'x' must hold one row per sample, got shape {x.shape}")
     x = x.reshape(len(x), -1)
+    bad = ~np.isfinite(x)
+    if bad.any():
+        row = int(np.argmax(bad.any(axis=1)))
+        raise AsicflowError(
+            f"{path}: 'x' holds {int(bad.sum())} values that are NaN or infinite (as float32; "
+            f"the first in sample {row}): replace or drop those samples"
+        )
+    for name, a in (("y", y), ("test", test)):
+        if a is not None and a.shape != (len(x),):
+            raise AsicflowError(
+                f"{path}: '{name}' has shape {a.shape}, expected ({len(x)},): one per sample"
+            )
     return Dataset(x, y, test, f"inputs from {path.name}")
 
 

@@ -1,8 +1,9 @@
 """The one subprocess helper every tool call goes through.
 
 argv lists only (no shell), stdin from /dev/null, output appended to the step log, a timeout
-that kills the process group, and the exact command recorded in ``commands.sh`` beside the
-log so a step folder can be replayed by hand.
+that kills the process group, the tool's whole process group killed when the flow dies
+(even by kill -9: ``asicflow/toolguard.py``), and the exact command recorded in
+``commands.sh`` beside the log so a step folder can be replayed by hand.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import shlex
 import shutil
 import signal
 import subprocess
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -81,12 +83,17 @@ def run_tool(
     full_env = dict(os.environ)
     if env:
         full_env.update(env)
+    exe = shutil.which(args[0], path=full_env.get("PATH")) if "/" not in args[0] else args[0]
+    if exe is None or not os.path.exists(exe):
+        raise ToolMissing(name, "Install it or put it on PATH.")
+    # Through the guard (asicflow/toolguard.py): the tool and its children die with us.
+    guarded = [sys.executable, "-m", "asicflow.toolguard", str(os.getpid()), exe, *args[1:]]
     with log.open("a") as out:
         out.write(f"$ {shlex.join(args)}\n")
         out.flush()
         try:
             proc = subprocess.Popen(
-                args,
+                guarded,
                 cwd=cwd,
                 stdin=subprocess.DEVNULL,
                 stdout=out,

@@ -18,7 +18,9 @@ from doit.exceptions import TaskFailed
 from doit.tools import config_changed
 
 from asicflow import sweep
+from asicflow.buildfolder import check_build_root, new_run_token
 from asicflow.config import FlowConfig, build_root, flow_files, load_flow
+from asicflow.doitstate import DurableReporter
 from asicflow.errors import AsicflowError
 from asicflow.registry import STEPS
 from asicflow.steps.base import Step, config_values, execute
@@ -27,13 +29,15 @@ DEBUG_ENV = "ASICFLOW_DEBUG"
 
 
 def doit_config() -> dict[str, Any]:
+    """doit's settings; checks that the build folder is usable (else one AsicflowError)."""
     build = build_root()
-    build.mkdir(parents=True, exist_ok=True)
+    check_build_root(build)
     return {
         "dep_file": str(build / ".doit.db"),
         "backend": "sqlite3",
         "default_tasks": ["report"],
         "verbosity": 1,
+        "reporter": DurableReporter,
     }
 
 
@@ -137,7 +141,8 @@ def sweep_tasks(flows: list[tuple[Path, FlowConfig | AsicflowError]]) -> Iterato
 
 def all_tasks() -> dict[str, Any]:
     """``task_<step>`` creators for a dodo module (flow files are read once, here), and
-    ``task_sweep``."""
+    ``task_sweep``. Marks this process as one run (doit's workers share its build locks)."""
+    new_run_token()
     flows = _flows()
     tasks: dict[str, Any] = {
         f"task_{step.name}": (lambda s=step: step_tasks(s, flows)) for step in STEPS

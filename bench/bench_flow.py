@@ -33,9 +33,9 @@ def make_stimuli(path: Path, n: int) -> None:
 
 def qkeras_predict_rate(model_path: Path, npz: Path, repeats: int = 3) -> float:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    from qkeras.utils import load_qmodel
+    from asicflow.convert.qkeras_model import load_model
 
-    model = load_qmodel(str(model_path), compile=False)
+    model = load_model(model_path)
     x = np.load(npz)["x"]
     model.predict(x[:1024], batch_size=1024, verbose=0)  # warm up
     best = float("inf")

@@ -84,13 +84,41 @@ class Conversion:
     input_shape: tuple[int, ...] = ()
 
 
-def load_model(path: Path) -> Any:
+TRUST_CODE_ENV = "ASICFLOW_TRUST_MODEL_CODE"
+
+
+def trust_model_code() -> bool:
+    """The user's opt-in to run code stored in model files (``--trust-model-code``)."""
+    return os.environ.get(TRUST_CODE_ENV, "") not in ("", "0")
+
+
+def load_model(path: Path, trust_code: bool | None = None) -> Any:
+    """Load a (Q)Keras model file without running code from it: inside Keras's safe mode,
+    which refuses Lambda layers and serialized Python functions before they run
+    (``load_model(..., safe_mode=True)`` alone does not for .h5 files). ``trust_code``
+    (default: :func:`trust_model_code`) lifts that for files the user trusts."""
+    from keras.src.saving.serialization_lib import SafeModeScope
     from qkeras.utils import load_qmodel
 
+    trusted = trust_model_code() if trust_code is None else trust_code
     try:
-        return load_qmodel(str(path), compile=False)
-    except (OSError, ValueError, TypeError, KeyError) as exc:
-        raise AsicflowError(f"cannot load QKeras model {path}: {exc}") from None
+        with SafeModeScope(not trusted):
+            return load_qmodel(str(path), compile=False)
+    except (OSError, ValueError, TypeError, KeyError, AttributeError) as exc:
+        if "arbitrary code execution" in str(exc):
+            raise UnsupportedModel(
+                f"model {path} holds Python code (a Lambda layer or a serialized function) "
+                "that would run while it is loaded: asicflow does not run code from model "
+                "files, and Lambda layers are not supported in hardware anyway. Remove it from "
+                "the model; if the file is your own and you trust it, rerun with "
+                f"--trust-model-code ({TRUST_CODE_ENV}=1)"
+            ) from None
+        raise AsicflowError(f"cannot load QKeras model {path}: {_first_line(exc)}") from None
+
+
+def _first_line(exc: BaseException, limit: int = 300) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def activation_type(q: Any, where: str) -> tuple[bool, FixedType]:
@@ -263,6 +291,7 @@ class _Walker:
         outputs = self.model.outputs
         if len(outputs) != 1:
             raise UnsupportedModel(f"the model has {len(outputs)} outputs; one is supported")
+        self.check_classes()
         for layer in self.model.layers:
             if layer.name not in self.alias:
                 self.visit(layer)
@@ -286,19 +315,39 @@ class _Walker:
             self.input_layer(layer)
             return
         srcs = self.src_of(layer, where)
-        handler = getattr(self, "do_" + cls, None)
-        if cls in CONV_CLASSES:
-            handler = self.do_conv
-        elif cls in POOL_CLASSES:
-            handler = self.do_pool
-        elif cls in ("QBatchNormalization", "BatchNormalization"):
-            handler = self.do_batchnorm
-        elif cls in IDENTITY_CLASSES:
+        if cls in IDENTITY_CLASSES:
             self.alias[layer.name] = srcs[0]
             return
+        handler = self.handler(cls)
         if handler is None:
             raise UnsupportedModel(f"{where} is not supported. Supported: " + SUPPORTED)
         self.alias[layer.name] = handler(layer, srcs, where, last)
+
+    def handler(self, cls: str) -> Callable[[Any, list[str], str, bool], str] | None:
+        """The method converting a Keras layer class (None: unsupported)."""
+        if cls in CONV_CLASSES:
+            return self.do_conv
+        if cls in POOL_CLASSES:
+            return self.do_pool
+        if cls in ("QBatchNormalization", "BatchNormalization"):
+            return self.do_batchnorm
+        return getattr(self, "do_" + cls, None)
+
+    def check_classes(self) -> None:
+        """Name every unsupported layer before anything else is judged (an LSTM model is told
+        LSTM is unsupported, not that it lacks an input quantizer)."""
+        bad = [
+            f"'{layer.name}' ({type(layer).__name__})"
+            for layer in self.model.layers
+            if type(layer).__name__ not in ("InputLayer", *IDENTITY_CLASSES)
+            and self.handler(type(layer).__name__) is None
+        ]
+        if len(bad) == 1:
+            raise UnsupportedModel(f"layer {bad[0]} is not supported. Supported: " + SUPPORTED)
+        if bad:
+            raise UnsupportedModel(
+                f"layers {', '.join(bad)} are not supported. Supported: " + SUPPORTED
+            )
 
     def input_layer(self, layer: Any) -> None:
         shape = ir_shape(

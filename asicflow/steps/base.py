@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
+from asicflow.buildfolder import flow_folder, locked
 from asicflow.config import FlowConfig
 from asicflow.errors import AsicflowError, ConfigError
 from asicflow.ir import Graph
@@ -150,8 +151,23 @@ def write_json(path: Path, data: Any) -> None:
 
 
 def execute(step: Step, flow: FlowConfig, build: Path, debug: bool = False) -> dict[str, Any]:
-    """Run ``step`` for ``flow`` with atomic promotion of its folder; returns its metrics."""
-    flow_dir = build / flow.name
+    """Run ``step`` for ``flow`` with atomic promotion of its folder; returns its metrics.
+    Works only inside ``build/<flow>/``, holding that folder's lock."""
+    flow_dir = flow_folder(build, flow.name)
+    with locked(flow_dir):
+        return _execute(step, flow, flow_dir, debug)
+
+
+def _relocate(exc: AsicflowError, scratch: Path, failed: Path) -> None:
+    """Point a failure's message at the folder the scratch folder became."""
+    old, new = str(scratch), str(failed)
+    exc.args = tuple(a.replace(old, new) if isinstance(a, str) else a for a in exc.args)
+    log = getattr(exc, "log", None)
+    if isinstance(log, Path) and str(log).startswith(old):
+        exc.log = Path(new + str(log)[len(old) :])  # type: ignore[attr-defined]
+
+
+def _execute(step: Step, flow: FlowConfig, flow_dir: Path, debug: bool) -> dict[str, Any]:
     final = flow_dir / step.name
     scratch = flow_dir / f".{step.name}.tmp"
     failed = flow_dir / f"{step.name}.failed"
@@ -171,6 +187,8 @@ def execute(step: Step, flow: FlowConfig, build: Path, debug: bool = False) -> d
             ctx.note(traceback.format_exc())
         shutil.rmtree(failed, ignore_errors=True)
         scratch.rename(failed)
+        if isinstance(exc, AsicflowError):
+            _relocate(exc, scratch, failed)
         raise
     runtime = time.monotonic() - start
     metrics[f"flow__{step.name}__runtime_s"] = round(runtime, 3)

@@ -19,6 +19,7 @@ from asicflow.config import FlowConfig, load_flow
 from asicflow.errors import AsicflowError, ConfigError, ToolFailed
 from asicflow.fixed import quantize, raw_of_exact
 from asicflow.precision import Override, infer
+from asicflow.runner import tail
 from asicflow.steps.base import Step, StepContext
 
 
@@ -57,7 +58,9 @@ class ConvertStep(Step):
             tool="convert (TensorFlow + QKeras)",
         )
         if not result.exists():
-            raise ToolFailed("convert (TensorFlow + QKeras)", "the child process died", ctx.log)
+            raise ToolFailed(
+                "convert (TensorFlow + QKeras)", "the child process died", ctx.log, tail(ctx.log)
+            )
         data = json.loads(result.read_text())
         if "error" in data:
             raise AsicflowError(data["error"])
