@@ -102,6 +102,10 @@ def _acquire(folder: Path) -> int:
     hint = "set ASICFLOW_BUILD to a writable folder (default: ./build)"
     try:
         folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise AsicflowError(f"cannot create {folder} ({exc.strerror}): {hint}") from None
+    _check_writable(folder, hint)
+    try:
         fd = os.open(folder / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
     except OSError as exc:
         raise AsicflowError(

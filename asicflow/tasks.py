@@ -35,10 +35,22 @@ def doit_config() -> dict[str, Any]:
     return {
         "dep_file": str(build / ".doit.db"),
         "backend": "sqlite3",
-        "default_tasks": ["report"],
+        "default_tasks": default_tasks(_flows()),
         "verbosity": 1,
         "reporter": DurableReporter,
     }
+
+
+def default_tasks(flows: list[tuple[Path, FlowConfig | AsicflowError]]) -> list[str]:
+    """What a bare ``doit`` runs: every plain flow through ``report``. Flows with design
+    options (TMR, I2C weights: proofs, fault campaigns, gate level, up to an hour each) run
+    when named (``doit report:digits_mlp_hardened``, ``doit faults``) or in the nightly
+    regression. A flow file that does not load is listed too, so its error is shown."""
+    return [
+        f"report:{flow.name if isinstance(flow, FlowConfig) else path.stem}"
+        for path, flow in flows
+        if not isinstance(flow, FlowConfig) or not (flow.options.tmr or flow.options.i2c_weights)
+    ]
 
 
 def _action(step: Step, flow_file: Path) -> TaskFailed | None:
@@ -49,6 +61,9 @@ def _action(step: Step, flow_file: Path) -> TaskFailed | None:
     except AsicflowError as exc:
         detail = "\n" + traceback.format_exc() if debug else ""
         return TaskFailed(f"{step.name}: {exc}{detail}")
+    except OSError as exc:  # the file system refused (disk full, a folder made read-only...)
+        detail = "\n" + traceback.format_exc() if debug else ""
+        return TaskFailed(f"{step.name}: cannot write its results: {exc}{detail}")
     return None
 
 
