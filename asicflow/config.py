@@ -308,6 +308,12 @@ class FlowConfig:
         ]
 
     @property
+    def tmr_source_step(self) -> str:
+        """The design step TMR protects: the I2C wrapper when that is on, else rtl."""
+        steps = self.design_steps
+        return steps[steps.index("tmr") - 1] if "tmr" in steps else "rtl"
+
+    @property
     def rtl_step(self) -> str:
         """The step whose RTL goes to implementation: the last of :attr:`design_steps`."""
         return self.design_steps[-1]

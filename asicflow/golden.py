@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from asicflow.fixed import FixedType, IntArray, cast
+from asicflow.fixed import FixedType, IntArray, cast, to_float
 from asicflow.ir import (
     Activation,
     Add,
@@ -201,3 +201,28 @@ def first_divergence(
                 f"({int((e != a).sum())} values differ in this layer)"
             )
     return None
+
+
+def compare_with_qkeras(
+    graph: Graph, trace: dict[str, np.ndarray], ref: dict[str, np.ndarray]
+) -> tuple[int, str | None]:
+    """(output mismatches, first divergence by layer) between golden and QKeras."""
+    first: str | None = None
+    out_mismatch = 0
+    for lay in graph.layers:
+        key = f"qkeras.{lay.name}"
+        if key not in ref:
+            continue
+        want = ref[key].astype(np.float64)
+        got = to_float(trace[lay.name], lay.out_type)
+        bad = got != want
+        if lay is graph.output:
+            out_mismatch = int(bad.sum())
+        if bad.any() and first is None:
+            s, i = (int(v) for v in np.argwhere(bad)[0])
+            first = (
+                f"layer '{lay.name}' (Keras '{lay.source}'), stimulus {s}, index {i}: "
+                f"QKeras {want[s, i]!r}, golden {got[s, i]!r} ({int(bad.sum())} values "
+                "differ in this layer)"
+            )
+    return out_mismatch, first

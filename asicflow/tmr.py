@@ -27,6 +27,7 @@ from typing import Any
 
 from asicflow.cocotb_run import command
 from asicflow.errors import AsicflowError, CheckFailed
+from asicflow.i2c.wrapper import REGISTER_FILE
 from asicflow.runner import ToolResult, which
 
 Runner = Callable[..., ToolResult]
@@ -153,12 +154,16 @@ def campaign(
     mode: str,
     upsets: int,
     seed: int = 1,
+    register_file: bytes | None = None,
 ) -> dict[str, Any]:
     """Fault-injection campaign on ``source`` (``mode``: ``tmr`` or ``plain``) with Icarus.
 
     ``registers`` are ``asicflow.tmr_run``'s report entries (the same list drives both
-    modes, so both campaigns hit the same flip-flops); ``rtl_info`` is the rtl step's
-    ``rtl.json`` (top, latency, port widths). Returns the testbench's figures.
+    modes, so both campaigns hit the same flip-flops); ``rtl_info`` is the rtl step's (or the
+    i2c step's) ``rtl.json`` (top, latency, port widths). ``register_file``: the I2C register
+    image (byte ``b`` at bits ``8b..8b+7`` of ``regs``) the testbench deposits into the
+    register file (every replica of it with TMR) before the stream starts, so the upsets hit
+    the loaded weights too. Returns the testbench's figures.
     """
     work.mkdir(parents=True, exist_ok=True)
     faults = {
@@ -170,6 +175,9 @@ def campaign(
         "in_width": int(rtl_info["input"]["width"]),
         "out_width": int(rtl_info["output"]["width"]),
         "out_size": int(rtl_info["output"]["size"]),
+        "register_file": None if register_file is None else register_file.hex(),
+        "register_wire": REGISTER_FILE,
+        "idle_high": [p for p in ("scl_i", "sda_i") if p in rtl_info.get("ports", {})],
     }
     (work / "faults.json").write_text(json.dumps(faults, indent=1) + "\n")
     run(

@@ -146,6 +146,9 @@ def triplicate(request: dict[str, Any]) -> dict[str, Any]:
         mod.connect(ys.SigSpec(err), ys.SigSpec(ys.State.S0, 1))
     mod.fixup_ports()
     ys.run_pass("opt_clean", design)  # no opt_merge: it would fold the voters' inputs
+    # $pmux cells (the I2C target's case statements) would be written as Verilog functions
+    # with escaped '$' names, which Icarus takes for system functions: write mux trees.
+    ys.run_pass("pmuxtree", design)
     ys.run_pass(f"write_verilog -norename {request['output']}", design)
     return {
         "top": top,

@@ -13,11 +13,11 @@ from qkeras import QActivation, QDense, binary, quantized_bits, quantized_relu
 from asicflow.config import load_flow
 from asicflow.errors import UnsupportedModel
 from asicflow.fixed import FixedType
-from asicflow.golden import run
+from asicflow.golden import compare_with_qkeras, run
 from asicflow.ir import Activation, Dense, Graph
 from asicflow.steps.base import execute
 from asicflow.steps.convert import ConvertStep
-from asicflow.steps.golden import GoldenStep, compare_with_qkeras
+from asicflow.steps.golden import GoldenStep
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -9,7 +9,8 @@ Inputs from the environment (set by ``asicflow.cocotb_run``, started by the ``i2
                      (``regmap.json``), ``sets`` (list of ``name``, ``writes`` =
                      ``writes.json`` of the programming helper, ``vectors`` = npz with raw
                      ``x`` and expected outputs ``y``), ``speed_hz`` (SCL frequency of the loads),
-                     ``check_standard_mode`` (bytes re-written and read back at 100 kHz),
+                     ``check_standard_mode`` (bytes overwritten with their complement,
+                     read back, restored and read back at 100 kHz),
                      ``clock_ns``
 ``ASICFLOW_RESULT``  where to write the JSON result
 
@@ -239,17 +240,20 @@ async def i2c_weight_loading(dut: Any) -> None:
             }
         )
     n_std = int(cfg.get("check_standard_mode", 0))
-    if n_std:  # rewrite the last loaded bytes at 100 kHz and read them back at 100 kHz
+    if n_std:
+        # At 100 kHz: overwrite the last loaded bytes with their complement (every bit
+        # changes, so a write that did not land reads back wrong), read back, then write the
+        # loaded bytes again and read back.
         slow = b.master(STANDARD_MODE_HZ)
         first = max(0, len(image) - n_std)
-        chunk = image[first:]
-        await slow.write(b.address, [first >> 8, first & 0xFF, *chunk])
-        await slow.send_stop()
-        back = await b.read(slow, first, len(chunk))
-        result["standard_mode"] = {
-            "bytes": len(chunk),
-            "errors": sum(1 for p, q in zip(back, chunk, strict=True) if p != q),
-        }
+        chunk = list(image[first:])
+        errors = 0
+        for data in ([v ^ 0xFF for v in chunk], chunk):
+            await slow.write(b.address, [first >> 8, first & 0xFF, *data])
+            await slow.send_stop()
+            back = await b.read(slow, first, len(data))
+            errors += sum(1 for p, q in zip(back, data, strict=True) if p != q)
+        result["standard_mode"] = {"bytes": len(chunk), "writes": 2, "errors": errors}
     result["tmr_error_seen"] = b.flag_seen
     result["wall_seconds"] = time.perf_counter() - start
     result_path.write_text(json.dumps(result, indent=1) + "\n")

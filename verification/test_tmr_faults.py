@@ -5,7 +5,10 @@ Inputs from the environment (set by ``asicflow.cocotb_run``, started by ``asicfl
 ``ASICFLOW_STIMULI``  ``golden/stimuli.npz`` (raw ``x``, golden ``y``)
 ``ASICFLOW_FAULTS``   JSON: ``mode`` (``tmr``: flip one replica; ``plain``: flip the register),
                       ``registers`` (``asicflow.tmr_run``'s report entries), ``upsets``,
-                      ``seed``, ``latency``, ``in_width``, ``out_width``, ``out_size``
+                      ``seed``, ``latency``, ``in_width``, ``out_width``, ``out_size``,
+                      ``register_file`` (hex of the I2C register image, or null), ``register_wire``
+                      (the register file's name in the design) and
+                      ``idle_high`` (inputs held at 1: an idle I2C bus)
 ``ASICFLOW_RESULT``   where to write the JSON result
 
 Stimuli stream back to back (in_valid high every cycle, cycling through ``x``); the output
@@ -17,6 +20,12 @@ register's ``.value`` (a VPI deposit: the flip-flop holds the flipped value unti
 clock edge, as after a real upset). Outputs are sampled at the falling edge, so an upset is
 visible to the logic for most of the cycle. At most one upset per cycle (probability
 ``P_UPSET``), so at most one replica is wrong at any time.
+
+A design whose weights sit in an I2C register file (``options.i2c_weights``) gets its
+register image deposited once reset is released (into ``regs`` without TMR, into every
+replica of each register-file byte with TMR: the state after a full I2C load, which
+``i2c_cosim`` checks over the bus), the bus idle; the register file's flip-flops are then
+upset like any other.
 """
 
 from __future__ import annotations
@@ -39,6 +48,22 @@ PERIOD_NS = 10
 def _pack(row: np.ndarray, width: int) -> int:
     mask = (1 << width) - 1
     return sum((int(v) & mask) << (i * width) for i, v in enumerate(row))
+
+
+def _preload(dut: Any, faults: dict[str, Any], regs: list[dict[str, Any]]) -> None:
+    """Deposit the I2C register image: the state after a full load."""
+    if not faults.get("register_file"):
+        return
+    image = int.from_bytes(bytes.fromhex(faults["register_file"]), "little")
+    wire = faults["register_wire"]
+    if faults["mode"] != "tmr":
+        getattr(dut, wire).value = image
+        return
+    for reg in regs:
+        if reg["wire"] == wire:
+            part = (image >> int(reg["offset"])) & ((1 << int(reg["width"])) - 1)
+            for replica in reg["replicas"]:
+                getattr(dut, replica).value = part
 
 
 def _value(handle: Any) -> int | None:
@@ -67,9 +92,12 @@ async def fault_campaign(dut: Any) -> None:
     dut.in_valid.value = 0
     dut.in_data.value = 0
     dut.rst.value = 1
+    for name in faults.get("idle_high", []):
+        getattr(dut, name).value = 1
     for _ in range(2):
         await FallingEdge(dut.clk)
     dut.rst.value = 0
+    _preload(dut, faults, regs)  # after reset: the I2C target no longer drives X writes
     dut.in_valid.value = 1
 
     target = int(faults["upsets"])
@@ -141,6 +169,7 @@ async def fault_campaign(dut: Any) -> None:
         "output_errors": errors,
         "skipped_unknown": unknown_skipped,
         "registers_hit": len(per_reg),
+        "upsets_by_register": per_reg,
         "seed": int(faults["seed"]),
     }
     Path(os.environ["ASICFLOW_RESULT"]).write_text(json.dumps(result, indent=1) + "\n")

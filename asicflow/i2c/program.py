@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -66,14 +67,40 @@ def write_program(regmap: RegisterMap, arrays: dict[str, IntArray], chunk: int, 
 
 def model_graph(flow: FlowConfig, model_path: Path) -> Graph:
     """``model_path`` converted as the flow converts its own model (imports TensorFlow)."""
+    return _convert(flow, model_path)[1].graph
+
+
+def _convert(flow: FlowConfig, model_path: Path) -> tuple[Any, Any]:
     from asicflow.convert import qkeras_model as qk
 
-    return qk.convert(qk.load_model(model_path), flow.name, flow.input_type).graph
+    model = qk.load_model(model_path)
+    return model, qk.convert(model, flow.name, flow.input_type)
 
 
-def program(flow: FlowConfig, model_path: Path, regmap: RegisterMap, out: Path) -> int:
-    arrays = matched_params(regmap, model_graph(flow, model_path), str(model_path))
-    return write_program(regmap, arrays, flow.i2c.write_chunk, out)
+def program(
+    flow: FlowConfig,
+    model_path: Path,
+    regmap: RegisterMap,
+    out: Path,
+    reference: Path | None = None,
+) -> int:
+    """Write ``out/params.npz``, ``writes.json``, ``writes.txt``; with ``reference`` (the
+    flow's ``convert/reference.npz``) also ``out/reference.npz``: QKeras's own outputs of
+    this model, every tapped layer, on the flow's hardware stimuli ``x``, so the second
+    weight set is held to QKeras as the first one is."""
+    model, conv = _convert(flow, model_path)
+    arrays = matched_params(regmap, conv.graph, str(model_path))
+    n = write_program(regmap, arrays, flow.i2c.write_chunk, out)
+    if reference is not None:
+        from asicflow.convert import qkeras_model as qk
+
+        with np.load(reference) as ref:
+            x_raw = ref["x"]
+        x = (x_raw * 2.0**-conv.graph.input.out_type.frac).astype(np.float32)
+        refs = qk.reference_outputs(model, conv, x)
+        with (out / "reference.npz").open("wb") as fh:
+            np.savez(fh, x=x_raw, **{f"qkeras.{k}": v for k, v in refs.items()})
+    return n
 
 
 def main(argv: list[str]) -> int:
@@ -82,8 +109,10 @@ def main(argv: list[str]) -> int:
     p.add_argument("model", type=Path)
     p.add_argument("regmap", type=Path)
     p.add_argument("out", type=Path)
+    p.add_argument("--reference", type=Path, help="the flow's convert/reference.npz")
     args = p.parse_args(argv)
-    n = program(load_flow(args.flow), args.model, RegisterMap.load(args.regmap), args.out)
+    regmap = RegisterMap.load(args.regmap)
+    n = program(load_flow(args.flow), args.model, regmap, args.out, args.reference)
     print(f"{n} I2C write transactions in {args.out / 'writes.txt'}")
     return 0
 

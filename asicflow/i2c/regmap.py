@@ -195,6 +195,15 @@ def writes_json(regmap: RegisterMap, writes: list[Write]) -> dict[str, Any]:
     }
 
 
+def image_of_writes(data: dict[str, Any]) -> bytes:
+    """The register file after every transaction of a :func:`writes_json` document."""
+    image = bytearray(int(data["bytes"]))
+    for t in data["transactions"]:
+        start = int(t["register"])
+        image[start : start + len(t["data"])] = bytes(int(b) for b in t["data"])
+    return bytes(image)
+
+
 def writes_text(regmap: RegisterMap, writes: list[Write]) -> str:
     """One line per transaction, as a bus analyser would show it."""
     lines = [

@@ -16,6 +16,7 @@ from asicflow.i2c.regmap import RegisterMap
 TARGET_V = Path(__file__).resolve().parent / "i2c_target.v"
 TARGET_MODULE = "asicflow_i2c_target"
 I2C_PORTS = {"scl_i": 1, "sda_i": 1, "sda_oe": 1}
+REGISTER_FILE = "regs"  # the register file's name (fault campaigns deposit into it)
 _OUTPUTS = ("out_valid", "out_data", "in_ready", "tmr_error")
 
 

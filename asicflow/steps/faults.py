@@ -4,9 +4,9 @@
 wrong at a time) hit the TMR design while it streams the golden stimuli, and the same
 registers are hit in the design before TMR. Expected: 0 output errors and the error flag
 raised with TMR; output errors without. Icarus + cocotb (``verification/test_tmr_faults.py``).
-The campaign drives the network's own ports, so a flow whose weights sit in the I2C
-register file (which must be loaded first) is not campaigned here: its TMR is covered by the
-same insertion, the equivalence proof and ``i2c_cosim``/``gl_sim`` on the loaded design.
+With ``options.i2c_weights`` the design before TMR is the I2C wrapper: both designs start
+from the flow's own register image (``i2c/writes.json``, deposited as after a full I2C load)
+and the register file's flip-flops, most of the design's, are upset like the network's.
 """
 
 from __future__ import annotations
@@ -18,21 +18,21 @@ from typing import Any, ClassVar
 from asicflow import tmr
 from asicflow.config import FlowConfig
 from asicflow.errors import CheckFailed
+from asicflow.i2c.regmap import image_of_writes
 from asicflow.steps.base import Step, StepContext
 
 
 class FaultsStep(Step):
     name: ClassVar[str] = "faults"
     reads: ClassVar[tuple[str, ...]] = ("tmr.upsets", "options")
-    needs: ClassVar[tuple[str, ...]] = (
-        "rtl/top.v",
-        "rtl/rtl.json",
-        "tmr/top.v",
-        "tmr/tmr.json",
-        "golden/stimuli.npz",
-    )
+    needs: ClassVar[tuple[str, ...]] = ("tmr/top.v", "tmr/tmr.json", "golden/stimuli.npz")
     outputs: ClassVar[tuple[str, ...]] = ("faults.json",)
     doc: ClassVar[str] = "fault injection: upsets with and without TMR (options.tmr)"
+
+    def needs_for(self, flow: FlowConfig) -> tuple[str, ...]:
+        plain = flow.tmr_source_step
+        image = ("i2c/writes.json",) if flow.options.i2c_weights else ()
+        return (*self.needs, f"{plain}/top.v", f"{plain}/rtl.json", *image)
 
     def deps(self, flow: FlowConfig) -> list[Path]:
         from asicflow.rtl.cosim_run import TESTBENCH_DIR
@@ -41,19 +41,31 @@ class FaultsStep(Step):
 
     def run(self, ctx: StepContext) -> dict[str, Any]:
         flow = ctx.flow
-        if not flow.options.tmr or flow.options.i2c_weights:
-            why = "options.tmr is off" if not flow.options.tmr else "weights are in I2C registers"
+        if not flow.options.tmr:
+            why = "options.tmr is off"
             (ctx.dir / "faults.json").write_text(json.dumps({"skipped": why}) + "\n")
             return {"faults__campaign": f"not run: {why}"}
-        info = json.loads(ctx.input("rtl", "rtl.json").read_text())
+        plain = flow.tmr_source_step
+        info = json.loads(ctx.input(plain, "rtl.json").read_text())
         regs = json.loads(ctx.input("tmr", "tmr.json").read_text())["registers"]
         stimuli = ctx.input("golden", "stimuli.npz")
+        image = None
+        if plain == "i2c":
+            image = image_of_writes(json.loads(ctx.input("i2c", "writes.json").read_text()))
         n = flow.tmr.upsets
         runs = {
             mode: tmr.campaign(
-                ctx.run, ctx.input(step, "top.v"), info, regs, stimuli, ctx.dir / mode, mode, n
+                ctx.run,
+                ctx.input(step, "top.v"),
+                info,
+                regs,
+                stimuli,
+                ctx.dir / mode,
+                mode,
+                n,
+                register_file=image,
             )
-            for mode, step in (("tmr", "tmr"), ("plain", "rtl"))
+            for mode, step in (("tmr", "tmr"), ("plain", plain))
         }
         (ctx.dir / "faults.json").write_text(json.dumps(runs, indent=1) + "\n")
         t, p = runs["tmr"], runs["plain"]
@@ -68,4 +80,5 @@ class FaultsStep(Step):
             "faults__tmr_upsets_flagged": t["upsets_flagged"],
             "faults__plain_output_errors": p["output_errors"],
             "faults__outputs_checked": p["outputs_checked"],
+            "faults__register_file_preloaded": image is not None,
         }

@@ -48,6 +48,7 @@ class GlSimStep(Step):
         "sim.gl_vectors",
         "sim.gl_i2c_speed_hz",
         "options",
+        "clock_period_ns",
     )
     needs: ClassVar[tuple[str, ...]] = ("synth/netlist.v", "golden/stimuli.npz")
     outputs: ClassVar[tuple[str, ...]] = ("result.json",)
@@ -81,7 +82,7 @@ class GlSimStep(Step):
             cfg = {
                 "rtl_json": os.path.relpath(rtl_json, ctx.dir),
                 "regmap": os.path.relpath(ctx.input("i2c", "regmap.json"), ctx.dir),
-                "sets": i2c_sets(ctx, x, y)[:1],
+                "sets": i2c_sets(ctx, x, y, reload=False),
                 "speed_hz": flow.sim.gl_i2c_speed_hz,
                 "check_standard_mode": 0,  # 100 kHz is i2c_cosim's (RTL): ~10^5 cycles a byte
                 "readback_sample": READBACK_SAMPLE,

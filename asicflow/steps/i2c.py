@@ -13,6 +13,7 @@ before anything is written.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any, ClassVar
@@ -34,7 +35,11 @@ RELOAD_DIR = "reload"
 class I2cStep(Step):
     name: ClassVar[str] = "i2c"
     reads: ClassVar[tuple[str, ...]] = ("name", "i2c", *REUSE_KEYS)
-    needs: ClassVar[tuple[str, ...]] = ("convert/graph.json", "convert/weights.npz")
+    needs: ClassVar[tuple[str, ...]] = (
+        "convert/graph.json",
+        "convert/weights.npz",
+        "convert/reference.npz",
+    )
     outputs: ClassVar[tuple[str, ...]] = (
         VERILOG_FILE,
         RTL_JSON,
@@ -93,7 +98,8 @@ class I2cStep(Step):
 
 
 def _reload(ctx: StepContext, model: Path) -> int:
-    """Convert the second model (TensorFlow, in a child) into ``reload/`` transactions."""
+    """Convert the second model (TensorFlow, in a child) into ``reload/`` transactions, and
+    QKeras's outputs of it on the flow's stimuli (``reload/reference.npz``)."""
     ctx.run(
         [
             sys.executable,
@@ -103,6 +109,8 @@ def _reload(ctx: StepContext, model: Path) -> int:
             str(model),
             "regmap.json",
             RELOAD_DIR,
+            "--reference",
+            os.path.relpath(ctx.input("convert", "reference.npz"), ctx.dir),
         ],
         tool="i2c programming helper (TensorFlow + QKeras)",
     )

@@ -21,7 +21,7 @@ from asicflow.cocotb_run import command
 from asicflow.config import FlowConfig
 from asicflow.errors import CheckFailed
 from asicflow.fixed import IntArray
-from asicflow.golden import run
+from asicflow.golden import compare_with_qkeras, run
 from asicflow.ir import Graph
 from asicflow.rtl.tools import check_simulator
 from asicflow.steps.base import Step, StepContext
@@ -32,17 +32,18 @@ TOOL_RTL_VERILATOR_ARGS = ("-Wno-fatal", "-Wno-lint", "-Wno-style")
 STANDARD_MODE_BYTES = 8
 
 
-def i2c_sets(ctx: StepContext, x: IntArray, flow_y: IntArray) -> list[dict[str, Any]]:
-    """The weight sets to load: (name, writes.json, vectors.npz with x and expected y)."""
+def i2c_sets(
+    ctx: StepContext, x: IntArray, flow_y: IntArray, reload: bool = True
+) -> list[dict[str, Any]]:
+    """The weight sets to load: (name, writes.json, vectors.npz with x and expected y); the
+    second (``i2c.reload_model``, unless ``reload`` is off) after its golden model is held
+    to QKeras's outputs of it (:func:`reload_vs_qkeras`)."""
     i2c_dir = ctx.flow_dir / "i2c"
-    graph = Graph.load(ctx.flow_dir / "convert")
     sets = [("model", i2c_dir / "writes.json", flow_y)]
-    reload = i2c_dir / RELOAD_DIR
-    if ctx.flow.i2c.reload_model is not None:
-        with np.load(reload / "params.npz") as npz:
-            arrays = {k: npz[k] for k in npz.files}
-        g2 = graph.with_params(arrays)
-        sets.append(("reload_model", reload / "writes.json", run(g2, x)[g2.output.name]))
+    if reload and ctx.flow.i2c.reload_model is not None:
+        sets.append(
+            ("reload_model", i2c_dir / RELOAD_DIR / "writes.json", reload_vs_qkeras(ctx, x))
+        )
     out = []
     for name, writes, yy in sets:
         vec = ctx.dir / f"{name}_vectors.npz"
@@ -50,6 +51,27 @@ def i2c_sets(ctx: StepContext, x: IntArray, flow_y: IntArray) -> list[dict[str, 
             np.savez(fh, x=x, y=yy)
         out.append({"name": name, "writes": _rel(ctx, writes), "vectors": vec.name})
     return out
+
+
+def reload_vs_qkeras(ctx: StepContext, x: IntArray) -> IntArray:
+    """The golden outputs of the reload model's weights on ``x``, after every tapped layer of
+    its golden trace was found equal to QKeras's (``i2c/reload/reference.npz``)."""
+    reload = ctx.flow_dir / "i2c" / RELOAD_DIR
+    with np.load(reload / "params.npz") as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    g2 = Graph.load(ctx.flow_dir / "convert").with_params(arrays)
+    trace = run(g2, x)
+    with np.load(reload / "reference.npz") as npz:
+        ref = {k: npz[k] for k in npz.files}
+    if not np.array_equal(ref["x"], x):
+        raise CheckFailed(f"{reload / 'reference.npz'} holds other stimuli: rerun the i2c step")
+    mismatches, first = compare_with_qkeras(g2, trace, ref)
+    if first is not None:
+        raise CheckFailed(
+            f"the golden model of i2c.reload_model differs from QKeras ({mismatches} output "
+            f"mismatches); first divergence: {first}"
+        )
+    return trace[g2.output.name]
 
 
 def run_i2c_bench(
@@ -98,7 +120,12 @@ def run_i2c_bench(
 
 class I2cCosimStep(Step):
     name: ClassVar[str] = "i2c_cosim"
-    reads: ClassVar[tuple[str, ...]] = ("sim.simulator", "i2c.speed_hz", "i2c.reload_model")
+    reads: ClassVar[tuple[str, ...]] = (
+        "sim.simulator",
+        "i2c.speed_hz",
+        "i2c.reload_model",
+        "clock_period_ns",
+    )
     needs: ClassVar[tuple[str, ...]] = (
         "golden/stimuli.npz",
         "i2c/regmap.json",
@@ -110,7 +137,8 @@ class I2cCosimStep(Step):
     doc: ClassVar[str] = "I2C bus model loads the weights, reads back, 0 mismatches (2 sets)"
 
     def needs_for(self, flow: FlowConfig) -> tuple[str, ...]:
-        extra = (f"i2c/{RELOAD_DIR}/writes.json",) if flow.i2c.reload_model is not None else ()
+        reload = (f"i2c/{RELOAD_DIR}/writes.json", f"i2c/{RELOAD_DIR}/reference.npz")
+        extra = reload if flow.i2c.reload_model is not None else ()
         return (*self.needs, f"{flow.rtl_step}/top.v", f"{flow.rtl_step}/rtl.json", *extra)
 
     def deps(self, flow: FlowConfig) -> list[Path]:
@@ -140,6 +168,8 @@ class I2cCosimStep(Step):
             "i2c_cosim__speed_hz": result["speed_hz"],
             "i2c_cosim__wall_s": round(result["wall_seconds"], 1),
         }
+        if ctx.flow.i2c.reload_model is not None:  # reload_vs_qkeras raises on any
+            metrics["i2c_cosim__reload_model_qkeras_mismatches"] = 0
         for s in result["sets"]:
             p = f"i2c_cosim__{s['name']}"
             metrics.update(

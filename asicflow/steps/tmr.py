@@ -30,11 +30,16 @@ class TmrStep(Step):
 
     def needs_for(self, flow: FlowConfig) -> tuple[str, ...]:
         """TMR protects the design before it: the I2C wrapper when that is on, else rtl."""
-        src = _source_step(flow)
+        src = flow.tmr_source_step
         return (f"{src}/top.v", f"{src}/rtl.json")
 
+    def deps(self, flow: FlowConfig) -> list[Path]:
+        """The insertion and proof code: a change to them rebuilds the TMR design."""
+        folder = Path(tmr.__file__).resolve().parent
+        return [folder / "tmr.py", folder / "tmr_run.py"]
+
     def run(self, ctx: StepContext) -> dict[str, Any]:
-        src = _source_step(ctx.flow)
+        src = ctx.flow.tmr_source_step
         rtl_json = ctx.input(src, "rtl.json")
         top = read_top(rtl_json)
         source = ctx.input(src, "top.v")
@@ -61,8 +66,3 @@ class TmrStep(Step):
             proof = tmr.prove(ctx.run, source, ctx.dir / "top.v", top, ctx.dir)
             metrics["tmr__equiv_proven"] = proof["equiv_proven"]
         return metrics
-
-
-def _source_step(flow: FlowConfig) -> str:
-    steps = flow.design_steps
-    return steps[steps.index("tmr") - 1] if "tmr" in steps else "rtl"
