@@ -54,3 +54,37 @@ def test_a_broken_flow_file_fails_only_its_own_tasks(tmp_path: Path) -> None:
     failed = subtasks[0]["actions"][0]()
     assert "malformed YAML" in failed.message
     assert subtasks[1]["actions"][0][0] is tasks._action
+
+
+def test_bare_doit_runs_the_plain_flows_through_report(tmp_path: Path) -> None:
+    """A bare ``doit``: every flow without design options, through report; the hardened
+    flows (proofs, fault campaigns, gate level) only when named; a broken file is listed so
+    its error shows."""
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("model: [\n")
+    with pytest.raises(AsicflowError) as exc:
+        load_flow(bad)
+    names = ("digits_mlp", "digits_mlp_tmr", "tiny_mlp_hardened", "jet_mlp")
+    pairs: list = [
+        (ROOT / "flows" / f"{n}.yaml", load_flow(ROOT / "flows" / f"{n}.yaml")) for n in names
+    ]
+    assert tasks.default_tasks([*pairs, (bad, exc.value)]) == [
+        "report:digits_mlp",
+        "report:jet_mlp",
+        "report:bad",
+    ]
+
+
+@pytest.mark.parametrize("step", ["sta", "power", "gl_sim", "i2c_cosim"])
+def test_a_clock_change_reruns_the_steps_that_use_the_clock(tmp_path: Path, step: str) -> None:
+    """The clock is in the up-to-date signature of every step that reads it (gl_sim and
+    i2c_cosim derive their testbench timing from it)."""
+    for period in ("10.0", "20.0"):
+        text = (ROOT / "flows" / "tiny_mlp_hardened.yaml").read_text()
+        text = text.replace(": ../", f": {ROOT}/").replace(
+            "clock_period_ns: 10.0", f"clock_period_ns: {period}"
+        )
+        f = tmp_path / "tiny_mlp_hardened.yaml"
+        f.write_text(text)
+        checker = task_of(step, f)["uptodate"][0]  # doit's config_changed
+        assert checker.config["clock_period_ns"] == float(period)
