@@ -17,7 +17,36 @@ import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from asicflow.errors import AsicflowError
 from asicflow.rtl.cosim_run import TESTBENCH_DIR, TIMESCALE
+
+# make splits words on white space and gives these characters a meaning of their own.
+MAKE_UNSAFE = frozenset(" \t\n#$:%*?\"'`;&|<>()[]{}!=\\")
+
+
+def check_make_paths(build: Path) -> None:
+    """Say up front when cocotb's build cannot run: it goes through make, which cannot work
+    with a path holding a space or a make/shell special character (it fails with a cocotb
+    traceback far from the cause). ``build``: the build folder (flow and step names are
+    plain identifiers, so the step folder is plain when it is)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("cocotb_tools")
+    places = [
+        (build.resolve(), "set ASICFLOW_BUILD to a build folder whose path has none"),
+        (TESTBENCH_DIR, "use a copy of asicflow whose path has none"),
+        (Path(sys.prefix), "use a Python environment whose path has none"),
+    ]
+    if spec is not None and spec.origin:
+        places.append((Path(spec.origin).parent, "install cocotb in a path that has none"))
+    for path, fix in places:
+        bad = sorted(set(str(path)) & MAKE_UNSAFE)
+        if bad:
+            chars = " ".join(repr(c) for c in bad)
+            raise AsicflowError(
+                f"cocotb builds the simulation with make, which cannot work under {path}: "
+                f"the path holds {chars}; {fix}"
+            )
 
 
 def command(

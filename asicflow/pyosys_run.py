@@ -8,6 +8,22 @@ Yosys log lands in the step log, and an ERROR simply makes this child exit non-z
 from __future__ import annotations
 
 import sys
+from pathlib import Path
+
+from asicflow.errors import AsicflowError
+
+
+def quote(path: Path | str) -> str:
+    """``path`` as one argument of a Yosys command: in double quotes (spaces and non-ASCII
+    characters are fine, Yosys drops the quotes); a path holding a quote or a line break cannot
+    be written at all."""
+    text = str(path)
+    if '"' in text or "\n" in text or "\r" in text:
+        raise AsicflowError(
+            f"Yosys cannot take the path {text!r} (it holds a quote or a line break): "
+            "move the files, or the build folder (ASICFLOW_BUILD), to a plainer path"
+        )
+    return f'"{text}"'
 
 
 def main(argv: list[str]) -> int:

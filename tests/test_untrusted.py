@@ -4,6 +4,8 @@ results untouched, one run per flow folder at a time, and no tool left running a
 
 from __future__ import annotations
 
+import json
+import math
 import os
 import shutil
 import signal
@@ -367,3 +369,21 @@ def test_kill_9_leaves_no_tool_and_keeps_finished_steps(tmp_path: Path) -> None:
     r = cli(tmp_path, str(flow(tmp_path, "k", body)), "--to", "hls")
     assert r.returncode == 0, r.stdout + r.stderr
     assert {ln for ln in r.stdout.splitlines() if ln.strip()} == {"-- convert:k", "-- hls:k"}
+
+
+# -- paths with spaces and non-ASCII characters ----------------------------------------------
+@pytest.mark.tools
+def test_build_path_with_spaces_and_unicode(tmp_path: Path) -> None:
+    """Yosys takes the quoted liberty path, OpenSTA reads it through a plain symlink; cocotb's
+    make build cannot run there, which rtl_cosim says before trying."""
+    build = tmp_path / "my build ü"
+    body = f"model: {ROOT}/examples/tiny_mlp/tiny_mlp.h5\nname: tiny\n"
+    body += "data: {source: synthetic_jets, count: 50}\n"
+    f = flow(tmp_path, "tiny flow é", body)
+    r = cli(tmp_path, str(f), "--to", "sta", env={"ASICFLOW_BUILD": str(build)})
+    assert r.returncode == 0, r.stdout + r.stderr
+    metrics = json.loads((build / "tiny" / "sta" / "metrics.json").read_text())
+    assert math.isfinite(metrics["timing__setup__ws"])
+    assert json.loads((build / "tiny" / "synth" / "metrics.json").read_text())
+    r = cli(tmp_path, str(f), "--to", "rtl_cosim", env={"ASICFLOW_BUILD": str(build)})
+    check_failed(r, "cocotb builds the simulation with make", str(build), "ASICFLOW_BUILD")

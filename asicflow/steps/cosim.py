@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from asicflow.cocotb_run import check_make_paths
 from asicflow.config import FlowConfig
 from asicflow.errors import AsicflowError, CheckFailed
 from asicflow.rtl import VERILOG_FILE
@@ -52,6 +53,7 @@ class CosimStep(Step):
     def run(self, ctx: StepContext) -> dict[str, Any]:
         sim = ctx.flow.sim.simulator
         env = check_simulator(sim)
+        check_make_paths(ctx.flow_dir.parent)
         testbench = TESTBENCH_DIR / f"{TEST_MODULE}.py"
         if not testbench.is_file():
             raise AsicflowError(

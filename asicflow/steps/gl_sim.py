@@ -24,7 +24,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from asicflow.cocotb_run import command
+from asicflow.cocotb_run import check_make_paths, command
 from asicflow.config import FlowConfig
 from asicflow.errors import CheckFailed, ConfigError
 from asicflow.pdk import resolve_pdk
@@ -113,6 +113,7 @@ def _run_network(
     ctx: StepContext, sources: list[Path], top: str, rtl_json: Path, x: Any, y: Any
 ) -> dict[str, Any]:
     """The plain streaming testbench on the netlist (no layer probes: names are gone)."""
+    check_make_paths(ctx.flow_dir.parent)
     with (ctx.dir / "vectors.npz").open("wb") as fh:
         np.savez(fh, x=x, y=y)
     argv = command(

@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from asicflow.cocotb_run import command
+from asicflow.cocotb_run import check_make_paths, command
 from asicflow.config import FlowConfig
 from asicflow.errors import CheckFailed
 from asicflow.fixed import IntArray
@@ -84,6 +84,7 @@ def run_i2c_bench(
     build_args: tuple[str, ...] = (),
 ) -> dict[str, Any]:
     """Build ``sources`` and run the I2C testbench on them with ``cfg``; its result."""
+    check_make_paths(ctx.flow_dir.parent)
     (ctx.dir / "i2c_test.json").write_text(json.dumps(cfg, indent=1) + "\n")
     argv = command(
         sim,

@@ -37,7 +37,7 @@ from asicflow.activity import Activity, read_activity
 from asicflow.config import FlowConfig, build_root
 from asicflow.errors import AsicflowError, ToolFailed
 from asicflow.liberty import liberty_cache, plain_liberty
-from asicflow.opensta import check_log
+from asicflow.opensta import check_log, readable_path
 from asicflow.pdk import pdk_deps, resolve_pdk
 from asicflow.runner import tail, which
 from asicflow.steps.base import Step, StepContext
@@ -221,7 +221,8 @@ class PowerStep(Step):
                 f"{act.count()} bits, mean {activity:.4f}"
             )
         (ctx.dir / "activity.tcl").write_text(activity_tcl(activity, act, input_names))
-        (ctx.dir / "power.tcl").write_text(tcl_script(lib, "../synth/netlist.v", top))
+        lib_name = readable_path(lib, ctx.dir, "liberty.lib")  # OpenSTA: no spaces, ASCII
+        (ctx.dir / "power.tcl").write_text(tcl_script(Path(lib_name), "../synth/netlist.v", top))
         start = ctx.log.stat().st_size if ctx.log.exists() else 0
         ctx.run([sta, "-no_init", "-exit", "power.tcl"], tool="sta")
         with ctx.log.open(errors="replace") as fh:

@@ -24,7 +24,7 @@ from typing import Any
 from asicflow.config import FlowConfig
 from asicflow.errors import AsicflowError, ToolFailed
 from asicflow.liberty import liberty_cache, plain_liberty
-from asicflow.opensta import check_log
+from asicflow.opensta import check_log, readable_path
 from asicflow.pdk import BufferCell, Pdk, pdk_deps, resolve_pdk
 from asicflow.runner import tail, which
 from asicflow.steps.base import Step, StepContext
@@ -138,7 +138,10 @@ def time_netlist(
     (folder / "constraints.sdc").write_text(
         sdc(period, bool(_CLK_PORT.search(text)), pdk.config.cells.buffer)
     )
-    (folder / "sta.tcl").write_text(tcl_script(lib, os.path.relpath(netlist, folder), top))
+    lib_name = readable_path(lib, folder, "liberty.lib")  # OpenSTA: no spaces, ASCII only
+    (folder / "sta.tcl").write_text(
+        tcl_script(Path(lib_name), os.path.relpath(netlist, folder), top)
+    )
     start = ctx.log.stat().st_size if ctx.log.exists() else 0
     ctx.run([sta, "-no_init", "-exit", "sta.tcl"], cwd=folder, tool="sta")
     with ctx.log.open(errors="replace") as fh:

@@ -18,6 +18,7 @@ from asicflow.config import FlowConfig
 from asicflow.errors import AsicflowError, ToolFailed
 from asicflow.liberty import liberty_cache, plain_liberty, sequential_cells
 from asicflow.pdk import Pdk, PdkCells, pdk_deps, resolve_pdk
+from asicflow.pyosys_run import quote
 from asicflow.steps.base import Step, StepContext, write_json
 
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_$]*")
@@ -49,7 +50,7 @@ def synth_script(top: str, rtl: str, liberty: Path, cells: PdkCells, abc: str = 
     ABC maps for area without a delay target, so the netlist does not depend on the clock.
     Undefined bits become 0 before the tie cells are placed (``setundef`` before ``hilomap``).
     """
-    lib = str(liberty)
+    lib = quote(liberty)  # the build folder's path may hold spaces
     dont_use = "".join(f" -dont_use {c}" for c in cells.dont_use)
     hi, lo, buf = cells.tie_hi, cells.tie_lo, cells.buffer
     return "\n".join(
