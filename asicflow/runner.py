@@ -83,9 +83,13 @@ def run_tool(
     full_env = dict(os.environ)
     if env:
         full_env.update(env)
-    exe = shutil.which(args[0], path=full_env.get("PATH")) if "/" not in args[0] else args[0]
+    if "/" in args[0]:  # a path: relative to the tool's working folder, as Popen takes it
+        exe: str | None = os.path.join(cwd, args[0])
+    else:
+        exe = shutil.which(args[0], path=full_env.get("PATH"))
     if exe is None or not os.path.exists(exe):
         raise ToolMissing(name, "Install it or put it on PATH.")
+    exe = os.path.abspath(exe)
     # Through the guard (asicflow/toolguard.py): the tool and its children die with us.
     guarded = [sys.executable, "-m", "asicflow.toolguard", str(os.getpid()), exe, *args[1:]]
     with log.open("a") as out:
@@ -110,5 +114,9 @@ def run_tool(
             proc.wait()
             raise ToolFailed(name, f"timed out after {timeout:.0f} s", log, tail(log)) from None
     if check and rc != 0:
-        raise ToolFailed(name, f"exit code {rc}", log, tail(log))
+        why = f"exit code {rc}"
+        if 128 < rc < 160:  # the guard's code for a tool killed by a signal
+            sig = rc - 128
+            why += f" (killed by signal {sig}" + (": out of memory?)" if sig == 9 else ")")
+        raise ToolFailed(name, why, log, tail(log))
     return ToolResult(rc, log)
