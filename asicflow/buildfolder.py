@@ -121,7 +121,8 @@ def _acquire(folder: Path) -> int:
         mine = os.environ.get(RUN_ENV, "")
         if mine and token == mine:
             return -1
-        who = f"pid {pid}" + (f": {cmd}" if cmd else "") if pid else "another process"
+        alive = pid is not None and Path(f"/proc/{pid}").exists()  # else: written before
+        who = f"pid {pid}" + (f": {cmd}" if cmd else "") if alive else "another process"
         raise BuildLocked(
             f"the flow build folder {folder} is in use by another run ({who}): wait for it "
             "to finish, or run this one with another ASICFLOW_BUILD"

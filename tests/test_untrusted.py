@@ -341,6 +341,20 @@ def test_second_run_of_a_flow_is_refused(built: Path) -> None:
         before = snapshot(built / "build" / "f" / "golden")
         r = cli(built, str(flow(built, "f", GOOD)), "--to", "golden", "--always")
         check_failed(r, "is in use by another run", f"pid {first.pid}", "wait for it")
+        env = {
+            **os.environ,
+            "ASICFLOW_BUILD": str(built / "build"),
+            "ASICFLOW_FLOWS": str(flow(built, "f", GOOD)),
+        }
+        r = subprocess.run(  # plain doit: the step itself is refused
+            [sys.executable, "-m", "doit", "-f", str(ROOT / "dodo.py"), "-a", "golden:f"],
+            cwd=built,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        check_failed(r, "is in use by another run", f"pid {first.pid}")
         assert snapshot(built / "build" / "f" / "golden") == before
     finally:
         first.kill()
