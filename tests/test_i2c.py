@@ -19,6 +19,8 @@ from graphs import random_inputs, random_mlp
 
 from asicflow.config import FlowConfig, I2cConfig, OptionsConfig, SimConfig, load_flow
 from asicflow.errors import AsicflowError, CheckFailed, ConfigError
+from asicflow.fixed import to_float
+from asicflow.golden import run
 from asicflow.i2c.program import write_program
 from asicflow.i2c.regmap import RegisterMap, transactions
 from asicflow.ir import Graph, param_arrays
@@ -131,6 +133,15 @@ def wrapped(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, FlowConfig,
         for f, p in zip(regmap.fields, param_arrays(other), strict=True)
     }
     write_program(regmap, arrays, 16, i2c_dir / RELOAD_DIR)
+    # This graph has no Keras model: its own golden trace stands in for QKeras's outputs
+    # (the QKeras check of a real second training run: tests/test_hardening.py).
+    with np.load(build / name / "golden" / "stimuli.npz") as stim:
+        x = stim["x"]
+    g2 = graph.with_params(arrays)  # what i2c_cosim builds from reload/params.npz
+    trace = run(g2, x)
+    refs = {f"qkeras.{lay.name}": to_float(trace[lay.name], lay.out_type) for lay in g2.layers}
+    with (i2c_dir / RELOAD_DIR / "reference.npz").open("wb") as fh:
+        np.savez(fh, x=x, **refs)
     flow = dataclasses.replace(flow, i2c=dataclasses.replace(flow.i2c, reload_model=Path("x.h5")))
     return build, flow, other
 
