@@ -43,9 +43,10 @@ from asicflow.steps.pnr import PnrRequest, PnrStep, PnrToolsMissing
 from asicflow.steps.sta import StaStep
 from asicflow.steps.synth import SynthStep
 
-# The files lambdapdk 0.2.22's sky130 set-up names for the flow's tasks that the shared copy
-# (../shared/pdk/lambdapdk-sky130) does not hold.
-MISSING_FROM_SHARED = {
+# Files lambdapdk 0.2.22's sky130 set-up names for the flow's tasks beyond the liberty, LEF and
+# GDS: an earlier shared copy (../shared/pdk/lambdapdk-sky130) lacked them; it holds them now.
+# A copy without them (``pruned``) still exercises the step's missing-file report.
+REQUIRED_EXTRAS = {
     f"{SKY_LIB}/apr/openroad/global_connect.tcl",
     f"{SKY_LIB}/apr/openroad/pdngen.tcl",
     f"{SKY_LIB}/apr/openroad/tapcell.tcl",
@@ -82,6 +83,18 @@ def offline(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     home.mkdir()
     monkeypatch.setenv("HOME", str(home))
     return home
+
+
+@pytest.fixture(scope="module")
+def pruned(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A PDK root of symlinks to the shared copy's files, less :data:`REQUIRED_EXTRAS`."""
+    root = tmp_path_factory.mktemp("pruned_pdk")
+    for f in PDK_ROOT.rglob("*"):
+        rel = f.relative_to(PDK_ROOT)
+        if f.is_file() and rel.as_posix() not in REQUIRED_EXTRAS:
+            (root / rel).parent.mkdir(parents=True, exist_ok=True)
+            (root / rel).symlink_to(f)
+    return root
 
 
 @pytest.fixture(scope="module")
@@ -215,16 +228,22 @@ def test_sky130_project_passes_siliconcompiler_checks_offline(
     assert not any(offline.iterdir())
 
 
-def test_sky130_files_the_shared_copy_lacks(tmp_path: Path, offline: Path) -> None:
-    """Which lambdapdk files the flow's tasks require that the shared copy does not have: read
-    from the requirements SiliconCompiler's task set-up records (no tool runs)."""
+def test_sky130_required_files_are_found_and_named_when_missing(
+    tmp_path: Path, offline: Path, pruned: Path
+) -> None:
+    """Which lambdapdk files the flow's tasks require that a PDK root does not have, read from
+    the requirements SiliconCompiler's task set-up records (no tool runs): none for the
+    shared copy, exactly the removed ones for a copy without them."""
     from asicflow import sc_project
 
-    proj = sc_project.build_project(request(tmp_path))
-    with pytest.raises(RuntimeError, match="Tools did not meet version requirements"):
-        proj.run()  # stops at the tool check, after every task's set-up
-    missing = sc_project.missing_required_files(proj, [])
-    assert {f["path"] for f in missing} == MISSING_FROM_SHARED
+    for root, want in ((PDK_ROOT, set()), (pruned, REQUIRED_EXTRAS)):
+        proj = sc_project.build_project(request(tmp_path / root.name, pdk_root=str(root)))
+        with pytest.raises(RuntimeError, match="Tools did not meet version requirements"):
+            proj.run()  # stops at the tool check, after every task's set-up
+        missing = sc_project.missing_required_files(proj, [])
+        assert {f["path"] for f in missing} == want
+    for rel in REQUIRED_EXTRAS:
+        assert (PDK_ROOT / rel).is_file()
 
 
 def test_project_from_the_pdk_yaml(
@@ -324,7 +343,7 @@ def test_elaboration_runs_for_real(tmp_path: Path, offline: Path) -> None:
 
 @pytest.mark.skipif(bool(shutil.which("openroad")), reason="OpenROAD is on PATH")
 def test_pnr_stops_with_one_missing_tool_message(
-    tmp_path: Path, offline: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, offline: Path, monkeypatch: pytest.MonkeyPatch, pruned: Path
 ) -> None:
     """On this machine: one ToolMissing naming every tool, the version needed and how to point
     asicflow at them; earlier pnr results and other steps untouched; doit fails the task."""
@@ -337,7 +356,7 @@ def test_pnr_stops_with_one_missing_tool_message(
         (build / "mac" / step / "metrics.json").write_text('{"previous": true}\n')
     flow_file = tmp_path / "mac.yaml"
     (tmp_path / "unused.h5").write_bytes(b"")
-    flow_file.write_text(yaml.safe_dump({"model": "unused.h5", "pdk_root": str(PDK_ROOT)}))
+    flow_file.write_text(yaml.safe_dump({"model": "unused.h5", "pdk_root": str(pruned)}))
     monkeypatch.setenv("ASICFLOW_BUILD", str(build))
     failed = _action(PnrStep(), flow_file)
     assert failed is not None  # doit: task failed, non-zero exit
@@ -351,11 +370,11 @@ def test_pnr_stops_with_one_missing_tool_message(
     ):
         assert f"{tool} {need}" in msg
     assert "tool_paths" in msg and "pnr.scheduler: docker" in msg and "PATH" in msg
-    for rel in MISSING_FROM_SHARED:
-        assert str(PDK_ROOT / rel) in msg
+    for rel in REQUIRED_EXTRAS:  # the files that root lacks, named in the same message
+        assert str(pruned / rel) in msg
     for step in ("pnr", "synth"):
         assert (build / "mac" / step / "metrics.json").read_text() == '{"previous": true}\n'
-    assert sorted(p.name for p in (build / "mac").iterdir()) == [
+    assert sorted(p.name for p in (build / "mac").iterdir() if p.name != ".lock") == [
         "pnr",
         "pnr.failed",
         "rtl",
@@ -371,20 +390,20 @@ def test_pnr_stops_with_one_missing_tool_message(
 
 @pytest.mark.tools
 def test_fake_tools_pass_the_checks_and_sky130_names_the_missing_files(
-    tmp_path: Path, offline: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, offline: Path, monkeypatch: pytest.MonkeyPatch, pruned: Path
 ) -> None:
     """With tools that pass SiliconCompiler's version checks (fakes, first on PATH), its next
-    check names the lambdapdk files the shared PDK copy lacks: one ConfigError."""
+    check names the lambdapdk files a PDK root lacks: one ConfigError."""
     monkeypatch.setenv("FAKE_TOOL_LOG", str(tmp_path / "argv.jsonl"))
     write_fake_tools(tmp_path / "fake", sys.executable)
     monkeypatch.setenv("PATH", f"{tmp_path / 'fake'}{os.pathsep}{os.environ['PATH']}")
     write_rtl(tmp_path, "mac")
     with pytest.raises(ConfigError) as err:
-        execute(PnrStep(), make_flow("mac"), tmp_path)
+        execute(PnrStep(), make_flow("mac", pdk_root=pruned), tmp_path)
     msg = str(err.value)
     assert "sky130hd.yaml" in msg and "lacks 6 file(s)" in msg
-    for rel in MISSING_FROM_SHARED:
-        assert str(PDK_ROOT / rel) in msg
+    for rel in REQUIRED_EXTRAS:
+        assert str(pruned / rel) in msg
     calls = [json.loads(line) for line in (tmp_path / "argv.jsonl").read_text().splitlines()]
     assert {c["tool"] for c in calls} == {"openroad", "yosys", "opensta", "klayout"}
     assert all(c["argv"] in (["-version"], ["--version"], ["-zz", "-v"]) for c in calls)
