@@ -42,6 +42,7 @@ from asicflow.ir import (
     ScaleShift,
     Steps,
 )
+from asicflow.rtl.adders import Pipe
 from asicflow.rtl.layers import LayerLogic, Params
 from asicflow.rtl.params import PARAMS_PORT, param_layout
 from asicflow.rtl.reuse import Control
@@ -114,12 +115,21 @@ def stages(graph: Graph) -> list[list[Layer]]:
 
 
 class _Builder:
-    def __init__(self, graph: Graph, m: Module, params: Params | None, ctl: Control | None) -> None:
+    def __init__(
+        self,
+        graph: Graph,
+        m: Module,
+        params: Params | None,
+        ctl: Control | None,
+        pipe: Pipe | None = None,
+    ) -> None:
         self.graph = graph
         self.m = m
         self.beat = ctl.beat if ctl is not None else 1
-        self.logic = LayerLogic(m, params, ctl)
         self.regs: list[str] = []
+        self.pipe = pipe or Pipe()
+        self.pipe.regs = self.regs
+        self.logic = LayerLogic(m, params, ctl, self.pipe)
         self.delays: dict[tuple[str, int], Val] = {}
         self.probes: list[dict[str, Any]] = []
 
@@ -197,6 +207,7 @@ class _Builder:
         self.m.body.append(f"// stage {k}: {' + '.join(lay.name for lay in group)}")
         for lay in group:
             ys = self.compute(lay, ins, prods)
+            t += self.logic.take_stages()  # pipeline registers inside the layer
             v = self.bus(lay.name, lay.out_type, ys, t)
             if lay is group[-1]:
                 v = self.register(f"{lay.name}_q", v)

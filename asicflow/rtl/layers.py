@@ -27,8 +27,10 @@ from asicflow.ir import (
     ScaleShift,
     Steps,
 )
+from asicflow.rtl.adders import Graph, Node, Pipe, emit_cmvm
 from asicflow.rtl.arith import Term, add, at_least, maximum, multiply, product, relu
 from asicflow.rtl.cast import cast
+from asicflow.rtl.cmvm import Cmvm, solve
 from asicflow.rtl.csd import csd
 from asicflow.rtl.reuse import Control, mux_dots
 from asicflow.rtl.verilog import Module, Sig, const_sig, literal, range_width
@@ -44,10 +46,23 @@ def _num(w: int) -> str:
 class LayerLogic:
     """Emits layer logic into module ``m``; ``params`` holds port weights (ports mode)."""
 
-    def __init__(self, m: Module, params: Params | None = None, ctl: Control | None = None) -> None:
+    def __init__(
+        self,
+        m: Module,
+        params: Params | None = None,
+        ctl: Control | None = None,
+        pipe: Pipe | None = None,
+    ) -> None:
         self.m = m
         self.params = params
         self.ctl = ctl  # the beat controller of a design with reuse factors > 1
+        self.pipe = pipe or Pipe()
+        self.stages = 0  # pipeline registers inside the last layer emitted
+
+    def take_stages(self) -> int:
+        """Registers inside the layer just emitted (its extra latency), then 0."""
+        n, self.stages = self.stages, 0
+        return n
 
     # -- parameters ----------------------------------------------------------------------
     def array(self, lay: Layer, name: str) -> Sequence[Weight]:
@@ -76,6 +91,15 @@ class LayerLogic:
         acc_wrap = acc.with_modes(acc.rounding, "WRAP")
         exact = acc.frac >= fx + fw  # every product lands exactly in the accumulator
         shift = acc.frac - fx - fw
+        int_biases = [b for b in biases if isinstance(b, int)]
+        const_rows = [[(x, w) for x, w in row if isinstance(w, int)] for row in rows]
+        if exact and len(int_biases) == len(biases):
+            if all(len(c) == len(r) for c, r in zip(const_rows, rows, strict=True)):
+                totals = self.shared(name, const_rows, int_biases, fb, shift, acc_wrap, wrap)
+                return [
+                    cast(m, total, acc.frac, out_type, f"{name}_{j}")
+                    for j, total in enumerate(totals)
+                ]
         block: list[str] = []
         prods: dict[tuple[Sig, Weight], Sig] = {}
 
@@ -129,6 +153,56 @@ class LayerLogic:
         ]
         m.comb(block)
         return [cast(m, total, acc.frac, out_type, f"{name}_{j}") for j, total in enumerate(totals)]
+
+    def shared(
+        self,
+        name: str,
+        rows: list[list[tuple[Sig, int]]],
+        biases: list[int],
+        fb: int,
+        shift: int,
+        acc_wrap: FixedType,
+        wrap: bool,
+    ) -> list[Sig]:
+        """Constant weights, exact accumulator: the rows that read the same inputs (all of a
+        Dense, one output position of a Conv) are one constant matrix, built as a shared adder
+        graph (:mod:`asicflow.rtl.cmvm`), pipelined by ``self.pipe``; the sums before the cast,
+        all in the layer's last internal stage."""
+        g = Graph(self.m, f"{name}_a", self.pipe)
+        groups: dict[tuple[Sig, ...], list[int]] = {}
+        mats: list[dict[Sig, int]] = []
+        bias_raw: list[int] = []
+        for j, row in enumerate(rows):
+            col: dict[Sig, int] = {}
+            bias = int(fixed_cast(np.array([biases[j]]), fb, acc_wrap)[0])
+            for x, w in row:
+                if w == 0:
+                    continue
+                if x.lo == x.hi:  # a constant input
+                    bias += (x.lo * w) << shift
+                else:
+                    col[x] = col.get(x, 0) + w
+            mats.append(col)
+            bias_raw.append(bias)
+            groups.setdefault(tuple(col), []).append(j)
+        solved: dict[tuple[tuple[int, ...], ...], Cmvm] = {}
+        nodes: dict[int, Node] = {}
+        target = acc_wrap if wrap else None
+        for cols, js in groups.items():
+            matrix = tuple(tuple(mats[j][x] for x in cols) for j in js)
+            if matrix not in solved:
+                solved[matrix] = solve(matrix, len(cols))
+            xs = [Node(x, 0, 0.0) for x in cols]
+            outs = emit_cmvm(g, solved[matrix], xs, [bias_raw[j] for j in js], shift, target)
+            nodes.update(zip(js, outs, strict=True))
+        last = max([n.stage for n in nodes.values()] + [0])
+        cast_ns = self.pipe.model.adder(acc_wrap.width)  # rounding / saturation after the sum
+        if any(n.stage == last and n.t + cast_ns > self.pipe.budget_ns for n in nodes.values()):
+            last += 1
+        totals = [g.at(nodes[j], last) for j in range(len(rows))]
+        g.flush()
+        self.stages += last
+        return totals
 
     def mac(
         self,

@@ -29,6 +29,8 @@ _SOURCES = (
     "params.py",
     "reuse.py",
     "arith.py",
+    "adders.py",
+    "cmvm.py",
     "cast.py",
     "csd.py",
     "verilog.py",
