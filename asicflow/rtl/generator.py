@@ -232,11 +232,13 @@ def _views(net: str, t: FixedType, elems: list[Sig]) -> list[Sig]:
     return [Sig(net, j * t.width, t.width, t.signed, e.lo, e.hi) for j, e in enumerate(elems)]
 
 
-def generate(graph: Graph, top: str, weights: str = "const") -> RtlDesign:
+def generate(graph: Graph, top: str, weights: str = "const", pipe: Pipe | None = None) -> RtlDesign:
     """The Verilog module ``top`` computing ``graph`` and its description.
 
     ``weights="const"``: weights are constants of the design; ``"ports"``: they come from
-    the ``params_in`` port (see :func:`param_layout`).
+    the ``params_in`` port (see :func:`param_layout`). ``pipe``: pipeline registers inside
+    the shared adder graphs of constant-weight layers (default: none, one stage per layer);
+    ignored with reuse factors > 1.
     """
     if weights not in WEIGHT_MODES:
         raise ValueError(f"weights must be one of {WEIGHT_MODES}, not {weights!r}")
@@ -280,7 +282,7 @@ def generate(graph: Graph, top: str, weights: str = "const") -> RtlDesign:
         phase = m.net("phase_q", pw, reg=True)
         ctl = Control(Sig(phase, 0, pw, False, 0, beat - 1), beat)
     m.ref(clk)
-    b = _Builder(graph, m, params, ctl)
+    b = _Builder(graph, m, params, ctl, pipe if ctl is None else None)
 
     full = [
         Sig(in_data.base, j * t_in.width, t_in.width, t_in.signed, t_in.raw_min, t_in.raw_max)
@@ -330,6 +332,7 @@ def generate(graph: Graph, top: str, weights: str = "const") -> RtlDesign:
     cycles = latency if ctl is None else 1 + (latency - 1) * beat
     info = _info(graph, top, cycles, b.probes, pl.groups, m, m.cells["operands"])
     info["weights"] = weights
+    info["pipeline_flops"] = b.pipe.registers  # registers inside the adder graphs
     if ctl is not None:
         info["ii"] = beat
         info["ports"]["in_ready"] = 1
