@@ -14,10 +14,13 @@ Structure (initiation interval 1, fixed latency):
   (``<bus>_d<k>``);
 * a valid shift register (``valid_q``) runs beside the data; ``rst`` clears only it.
 
-Arithmetic follows ``asicflow.golden`` bit for bit (:mod:`asicflow.rtl.layers`). Each constant
-product ``x * w`` is written as its canonical-signed-digit shift-add terms, and all terms of
-one output go into a single multi-operand sum (sign extension eliminated, see
-:mod:`asicflow.rtl.arith`; Yosys builds one carry-save tree from it). With
+Arithmetic follows ``asicflow.golden`` bit for bit (:mod:`asicflow.rtl.layers`). With constant
+weights and an exact accumulator, the rows of a layer that read the same inputs (a Dense, one
+output position of a Conv) are one constant matrix built as a shared adder graph of two-input
+adders (:mod:`asicflow.rtl.cmvm`, :mod:`asicflow.rtl.adders`), optionally pipelined inside
+(``pipe``). Otherwise each constant product ``x * w`` is written as its canonical-signed-digit
+shift-add terms, and all terms of one output go into a single multi-operand sum (sign
+extension eliminated, see :mod:`asicflow.rtl.arith`). With
 ``weights="ports"`` every weight, bias and scale is a field of the input port ``params_in``
 (layout in ``rtl.json`` ``params``) and every product is a real multiplier.
 """
@@ -509,8 +512,8 @@ def _header(graph: Graph, info: dict[str, Any]) -> list[str]:
             if info.get("params_width")
             else []
         ),
-        "// Sums: constant products as canonical-signed-digit shift-adds; signed operands are",
-        "// added as sign-inverted unsigned fields with the offsets folded into the constant.",
+        "// Sums: constant matrices as shared two-input adders of canonical signed digits",
+        "// (common subexpressions computed once); other sums as multi-operand additions.",
         "//",
         f"// {'layer':<16}{'kind':<12}{'size':>5}  {'type':<46}{'stage':<7}keras layer",
     ]

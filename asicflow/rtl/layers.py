@@ -4,8 +4,9 @@ Every rule maps a layer's input elements (:class:`Sig` values, flat in the IR's 
 its output elements, bit exactly as :mod:`asicflow.golden` computes them. ``Dense`` and
 ``Conv`` share one rule (:meth:`LayerLogic.dots`): a convolution output is a Dense output
 over the in-bounds taps of its window. A weight is either a constant (canonical signed digit
-shift-adds, zero weights skipped) or a field of the ``params_in`` port (a real multiplier,
-sized from the weight type's range; nothing skipped).
+shift-adds, zero weights skipped; with an exact accumulator the rows over the same inputs are
+one shared adder graph, :meth:`LayerLogic.shared`) or a field of the ``params_in`` port (a
+real multiplier, sized from the weight type's range; nothing skipped).
 """
 
 from __future__ import annotations
