@@ -1,4 +1,5 @@
-"""Command line: ``asicflow run FLOW.yaml --to STEP``, ``asicflow keys``, ``asicflow steps``.
+"""Command line: ``asicflow run FLOW.yaml --to STEP``, ``asicflow keys``, ``asicflow steps``,
+``asicflow i2c-writes``, ``asicflow regress MATRIX.yaml``.
 
 ``run`` drives the same doit tasks as ``dodo.py`` (for that one flow), so results,
 incrementality and build folders are identical. Errors print one message and exit non-zero;
@@ -89,6 +90,22 @@ def _cmd_i2c_writes(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_regress(args: argparse.Namespace) -> int:
+    from asicflow.regress.command import regress
+
+    summary = regress(
+        Path(args.matrix),
+        out=Path(args.out) if args.out else None,
+        jobs=args.jobs,
+        scheduler=args.scheduler,
+        partition=args.partition,
+        update_baseline=args.update_baseline,
+        baseline_file=Path(args.baseline) if args.baseline else None,
+    )
+    print(f"regress: {summary['points']} points passed; {summary['out']}/summary.md")
+    return 0
+
+
 def _cmd_steps(_: argparse.Namespace) -> int:
     from asicflow.registry import STEPS
 
@@ -118,6 +135,15 @@ def parser() -> argparse.ArgumentParser:
     w.add_argument("--out", required=True, help="folder for writes.txt, writes.json, params.npz")
     w.add_argument("--trust-model-code", action="store_true", help=TRUST_HELP)
     w.set_defaults(func=_cmd_i2c_writes)
+    g = sub.add_parser("regress", help="run a regression matrix, diff it against its baseline")
+    g.add_argument("matrix", help="matrix YAML, e.g. regress/nightly.yaml")
+    g.add_argument("--jobs", type=int, default=1, help="points at a time (default 1)")
+    g.add_argument("--scheduler", choices=("local", "slurm"), default="local")
+    g.add_argument("--partition", default="", help="slurm: the partition (default: the default)")
+    g.add_argument("--out", help="output folder (default build/regress/<matrix name>)")
+    g.add_argument("--baseline", help="baseline JSON (default: the matrix's 'baseline')")
+    g.add_argument("--update-baseline", action="store_true", help="write this run as baseline")
+    g.set_defaults(func=_cmd_regress)
     return p
 
 
