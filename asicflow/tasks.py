@@ -154,13 +154,40 @@ def sweep_tasks(flows: list[tuple[Path, FlowConfig | AsicflowError]]) -> Iterato
         }
 
 
+NIGHTLY = Path(__file__).resolve().parents[1] / "regress" / "nightly.yaml"
+
+
+def _regress_action() -> TaskFailed | None:
+    from asicflow.regress.command import regress
+
+    try:
+        summary = regress(NIGHTLY, jobs=2)
+    except AsicflowError as exc:
+        return TaskFailed(f"regress: {exc}")
+    print(f"regress: {summary['points']} points passed; {summary['out']}/summary.md")
+    return None
+
+
+def regress_task() -> dict[str, Any]:
+    """``doit regress``: the nightly matrix (regress/nightly.yaml, asicflow/regress/), two
+    points at a time; never a default task, always run (each point is incremental itself)."""
+    return {
+        "actions": [_regress_action],
+        "uptodate": [False],
+        "doc": "nightly regression matrix (regress/nightly.yaml), diffed against its baseline",
+        "verbosity": 2,
+    }
+
+
 def all_tasks() -> dict[str, Any]:
     """``task_<step>`` creators for a dodo module (flow files are read once, here), and
-    ``task_sweep``. Marks this process as one run (doit's workers share its build locks)."""
+    ``task_sweep``, ``task_regress``. Marks this process as one run (doit's workers share its
+    build locks)."""
     new_run_token()
     flows = _flows()
     tasks: dict[str, Any] = {
         f"task_{step.name}": (lambda s=step: step_tasks(s, flows)) for step in STEPS
     }
     tasks["task_sweep"] = lambda: sweep_tasks(flows)
+    tasks["task_regress"] = regress_task
     return tasks
