@@ -102,6 +102,9 @@ stop() {
       rm -f "$pidfile"
     fi
   done
+  # daemons of this configuration whose pid file was lost
+  pkill -f "slurm(ctld|d) -f $CONF" 2>/dev/null || true
+  pkill -f "munged --key-file=$DIR/" 2>/dev/null || true
   rm -f /run/munge/munge.socket.2
   echo "slurm_local: stopped"
 }

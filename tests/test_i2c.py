@@ -96,11 +96,16 @@ def test_malformed_i2c_options_are_all_reported_at_load(tmp_path: Path) -> None:
     f.write_text(f"model: {PROJECT}/examples/digits_mlp/digits_mlp.h5\ni2c: {{speed_hz: 250000}}\n")
     with pytest.raises(ConfigError, match="'i2c.speed_hz' is 250000; choose one of 100000"):
         load_flow(f)
-    # 10 system clocks per SCL period at least: 10 ns allows 10 MHz, not 12.5 MHz
-    for hz, ok in ((10_000_000, True), (12_500_000, False)):
+    # 10 system clocks per SCL period at least: 10 ns allows 10 MHz, not 12.5 MHz (a rule of
+    # the I2C target: a flow without it may set any clock)
+    for hz, ok, i2c in (
+        (10_000_000, True, True),
+        (12_500_000, False, True),
+        (12_500_000, True, False),
+    ):
         f.write_text(
             f"model: {PROJECT}/examples/digits_mlp/digits_mlp.h5\nclock_period_ns: 10.0\n"
-            f"sim: {{gl_i2c_speed_hz: {hz}}}\n"
+            f"sim: {{gl_i2c_speed_hz: {hz}}}\noptions: {{i2c_weights: {str(i2c).lower()}}}\n"
         )
         if ok:
             assert load_flow(f).sim.gl_i2c_speed_hz == hz
