@@ -512,6 +512,7 @@ def reprogrammable(g: Graph) -> Graph:
 ZOO_PORTS = ("conv2d_same_s2", "depthwise", "conv1d_same_s2", "scale_conv", "add_skip")
 
 
+@pytest.mark.slow  # ~2-3 min (one Verilator build of every zoo design): scheduled early
 @pytest.mark.tools
 def test_layer_zoo_cosim(tmp_path: Path) -> None:
     """Every layer kind and edge case of ``layer_zoo`` (conv 1-D/2-D, padding on every border,
