@@ -38,7 +38,7 @@ def qor_flow(name: str, build: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(
         f"model: {MODELS / (stem + '.h5')}\n"
-        f"data:\n  source: npz\n  npz: {MODELS / (stem + '.npz')}\n"
+        f"data:\n  source: npz\n  count: 10000\n  npz: {MODELS / (stem + '.npz')}\n"
         "clock_period_ns: 10.0\npdk: sky130hd\ncorner: tt\n"
     )
     return path
