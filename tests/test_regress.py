@@ -1,5 +1,5 @@
 """``asicflow regress`` through the real CLI: the small matrix (regress/smoke.yaml: two flows x
-two reuse factors through report), its outputs and baseline diff, a real failing check, a bad
+two reuse factors through sta and power), its outputs and baseline diff, a real failing check, a bad
 matrix file, and two points run as jobs of a single-node Slurm cluster started here."""
 
 from __future__ import annotations
@@ -126,10 +126,11 @@ def test_bad_matrix_lists_every_problem(tmp_path: Path) -> None:
     assert "point tiny_mlp:" in msg and "rtl.reuse" in msg
 
 
-@pytest.fixture
-def slurm(tmp_path: Path) -> Iterator[dict[str, str]]:
-    """A single-node Slurm cluster on this machine (scripts/slurm_local.sh), stopped after."""
-    env = {**os.environ, "SLURM_LOCAL_DIR": str(tmp_path / "slurm")}
+@pytest.fixture(scope="session")
+def slurm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """A single-node Slurm cluster on this machine (scripts/slurm_local.sh), stopped after,
+    even when starting it or a test failed."""
+    env = {**os.environ, "SLURM_LOCAL_DIR": str(tmp_path_factory.mktemp("slurm"))}
     script = str(ROOT / "scripts" / "slurm_local.sh")
     started = subprocess.run(
         ["bash", script, "start"], env=env, capture_output=True, text=True, timeout=600
@@ -162,7 +163,8 @@ def test_two_points_as_slurm_jobs(tmp_path: Path, slurm: dict[str, str]) -> None
     # Slurm itself recorded both jobs as completed (its job-completion log)
     done = (Path(slurm["SLURM_LOCAL_DIR"]) / "log" / "jobcomp.txt").read_text()
     for i in ids:
-        assert f"JobId={i} " in done and "JobState=COMPLETED" in done
+        line = next(x for x in done.splitlines() if x.startswith(f"JobId={i} "))
+        assert "JobState=COMPLETED" in line and "ExitCode=0:0" in line, line
     for r, n in zip(rows, (100, 200), strict=True):
         pdir = out / "points" / r["point"]
         assert (pdir / "slurm-job.out").is_file()  # the job's own output
