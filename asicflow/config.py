@@ -90,6 +90,12 @@ class RtlConfig:
         "parallel, II 1; R > 1 = 1/R of the multipliers, II R, ready/valid handshake",
     )
     reuse_layers: dict[str, int] = key({}, "per-layer reuse factors {layer: R}, over rtl.reuse")
+    pipeline: str | int = key(
+        "auto",
+        "pipeline registers of the native RTL: 'auto' = as few stages as meet clock_period_ns "
+        "on the corner (the PDK's calibrated adder delay model; stages may span layers), "
+        "'layer' = one stage per layer, or N = N stages in every constant-weight Dense/Conv",
+    )
 
 
 @dataclass(frozen=True)
@@ -341,6 +347,11 @@ def _check(cfg: FlowConfig) -> list[str]:
     ]:
         if not 1 <= r <= 1024:
             problems.append(f"'{where}' is {r}: a reuse factor is 1 (fully parallel) to 1024")
+    pipe = cfg.rtl.pipeline
+    if pipe not in ("auto", "layer") and not (isinstance(pipe, int) and 1 <= pipe <= 64):
+        problems.append(
+            f"'rtl.pipeline' is {pipe!r}: use 'auto', 'layer' or a number of stages 1 to 64"
+        )
     if cfg.sim.gl_vectors < 1:
         problems.append("'sim.gl_vectors' must be at least 1")
     buses = (

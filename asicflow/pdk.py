@@ -60,6 +60,22 @@ class ScNames:
 
 
 @dataclass(frozen=True)
+class DelayModelConfig:
+    sum_ns: float = key(0.0, "adder: operand bit to its sum bit", unit="ns")
+    carry_ns: float = key(0.0, "adder: carry from one bit to the next", unit="ns")
+    register_ns: float = key(0.0, "flip-flop clock-to-output plus setup", unit="ns")
+    margin_ns: float = key(0.0, "the calibration's worst underestimate, kept free", unit="ns")
+    fanout_ns: float = key(
+        0.0, "a signal read by n adders: this much later per doubling of n", unit="ns"
+    )
+    csa_ns: float = key(0.0, "one carry-save level of a merged multi-operand sum", unit="ns")
+
+    @property
+    def calibrated(self) -> bool:
+        return self.sum_ns > 0 and self.carry_ns > 0
+
+
+@dataclass(frozen=True)
 class Corner:
     liberty: str = key(doc="Liberty timing library (.lib or .lib.gz), relative to the PDK root")
     voltage_v: float = key(0.0, "supply voltage of the characterization (for the record)", unit="V")
@@ -67,6 +83,10 @@ class Corner:
         25.0, "temperature of the characterization (for the record)", unit="degC"
     )
     lambdapdk_corner: str = key("", "the same corner's name in lambdapdk (typical, slow, fast)")
+    delay_model: DelayModelConfig = section(
+        DelayModelConfig,
+        "the RTL pipeliner's adder delays on this corner (python -m asicflow.rtl.calibrate)",
+    )
 
 
 @dataclass(frozen=True)
@@ -406,3 +426,29 @@ def pdk_deps(flow: FlowConfig) -> list[Path]:
     except AsicflowError:
         return []
     return [pdk.config.source, pdk.liberty]
+
+
+def corner_delay_model(flow: FlowConfig) -> tuple[str, DelayModelConfig]:
+    """The flow's corner and its calibrated adder delay model (no PDK root needed)."""
+    base = flow.source.parent if flow.source.name else Path.cwd()
+    cfg = load_pdk(flow.pdk, base, str(flow.source) if flow.source.name else "flow")
+    corner = flow.corner or cfg.default_corner
+    if corner not in cfg.corners:
+        raise ConfigError(
+            str(cfg.source),
+            [
+                f"corner {corner!r} (flow 'corner') is not a corner of PDK '{cfg.name}'; "
+                f"choose one of {', '.join(sorted(cfg.corners))}"
+            ],
+        )
+    model = cfg.corners[corner].delay_model
+    if not model.calibrated:
+        raise ConfigError(
+            str(cfg.source),
+            [
+                f"'corners.{corner}.delay_model' is not calibrated (rtl.pipeline 'auto' needs "
+                f"it): run 'python -m asicflow.rtl.calibrate --pdk {flow.pdk} --corner "
+                f"{corner}' and put the block it prints there, or set rtl.pipeline to 'layer'"
+            ],
+        )
+    return corner, model

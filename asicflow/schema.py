@@ -183,6 +183,9 @@ class _Loader:
             args = [a for a in typing.get_args(tp) if a is not type(None)]
             if value is None:
                 return None
+            for arg in args:  # the member of the value's own type (int | str: 2 or 'auto')
+                if arg in (int, str) and type(value) is arg:
+                    return self.convert(where, arg, value, meta)
             return self.convert(where, args[0], value, meta)
         if tp is FixedType:
             try:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -100,6 +101,7 @@ def main(argv: list[str] | None = None) -> int:
         run = subprocess.run(
             [sys.executable, "-m", "asicflow", "run", str(path), "--to", "sta"],
             cwd=ROOT,
+            env={**os.environ, "ASICFLOW_BUILD": str(args.build)},
             capture_output=True,
             text=True,
             check=False,

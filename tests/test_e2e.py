@@ -59,8 +59,13 @@ def check_bit_exact(m: dict[str, object], vectors: int) -> None:
     assert m["cosim__ii"] == m["rtl__ii"] == 1
 
 
+# one stage per layer: the RTL does not depend on the clock (with 'auto' a clock change
+# places new registers and reruns everything from rtl on)
+LAYER = "rtl: {pipeline: layer}\n"
+
+
 def test_digits_mlp_end_to_end_then_incremental(tmp_path: Path) -> None:
-    flow = copy_flow(tmp_path, "digits_mlp")
+    flow = copy_flow(tmp_path, "digits_mlp", LAYER)
     executed, _ = doit(tmp_path, [flow])
     assert "report:digits_mlp" in executed
     fdir = tmp_path / "build" / "digits_mlp"
@@ -84,7 +89,7 @@ def test_digits_mlp_end_to_end_then_incremental(tmp_path: Path) -> None:
     assert executed == [], out
 
     # Only the clock changed: only the timing-dependent steps rerun (power: energy = P x T).
-    copy_flow(tmp_path, "digits_mlp", clock_period_ns="5.0")
+    copy_flow(tmp_path, "digits_mlp", LAYER, clock_period_ns="5.0")
     executed, out = doit(tmp_path, [flow])
     assert sorted(executed) == ["power:digits_mlp", "report:digits_mlp", "sta:digits_mlp"], out
     m2 = json.loads((fdir / "metrics.json").read_text())
@@ -104,7 +109,7 @@ def test_digits_mlp_end_to_end_then_incremental(tmp_path: Path) -> None:
     proj = sc_project.build_project(PnrRequest.read(fdir / "pnr.failed" / "request.json"))
     assert proj.check_manifest() and sc_project.remote_dataroots(proj) == []
     # ... and its elaboration step runs for real on the generated RTL.
-    copy_flow(tmp_path, "digits_mlp", extra="pnr: {stop_after: elaborate}\n")
+    copy_flow(tmp_path, "digits_mlp", LAYER + "pnr: {stop_after: elaborate}\n")
     executed, out = doit(tmp_path, [flow], "pnr")
     assert executed == ["pnr:digits_mlp"], out
     pm = json.loads((fdir / "pnr" / "metrics.json").read_text())

@@ -223,6 +223,11 @@ def test_tool_keys_only_decide_tool_flows() -> None:
         "rtl.weights": "const",
         "rtl.reuse": 1,
         "rtl.reuse_layers": {},
+        # rtl.pipeline 'auto': the registers are placed for the clock on the corner
+        "rtl.pipeline": "auto",
+        "pdk": "sky130hd",
+        "corner": "tt",
+        "clock_period_ns": 10.0,
     }
     cat = config_values(RtlStep(), make_flow("catapult", catapult_flows=["ccov"]))
     assert cat["hls.catapult_flows"] == ["ccov"] and cat["corner"] == "tt"

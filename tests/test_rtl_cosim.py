@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 from graphs import layer_zoo, random_inputs, random_mlp, zoo_inputs
 
-from asicflow.config import FlowConfig, SimConfig
+from asicflow.config import FlowConfig, RtlConfig, SimConfig
 from asicflow.errors import CheckFailed, ToolMissing
 from asicflow.fixed import OVERFLOW, ROUNDING, FixedType, cast
 from asicflow.ir import Activation, Conv, Dense, Graph, Input, Layer
@@ -39,12 +39,15 @@ from asicflow.steps.rtl import LINT_FLAGS, RtlStep
 from asicflow.stimuli import load_stimuli, write_stimuli
 
 
-def prepare(build: Path, graph: Graph, name: str, n: int, sim: str = "verilator") -> FlowConfig:
-    """What the convert and golden steps would leave in ``build/<name>``."""
+def prepare(
+    build: Path, graph: Graph, name: str, n: int, sim: str = "verilator", pipeline: str = "layer"
+) -> FlowConfig:
+    """What the convert and golden steps would leave in ``build/<name>``; the RTL with one
+    stage per layer unless ``pipeline`` says otherwise (tests/test_pipeline.py: 'auto')."""
     graph.save(build / name / "convert")
     write_stimuli(graph, random_inputs(graph, n), build / name / "golden")
     flow = FlowConfig(model=Path("unused.h5"), name=name)
-    return dataclasses.replace(flow, sim=SimConfig(simulator=sim))
+    return dataclasses.replace(flow, sim=SimConfig(simulator=sim), rtl=RtlConfig(pipeline=pipeline))
 
 
 def rtl_and_cosim(build: Path, flow: FlowConfig) -> dict[str, object]:
@@ -282,6 +285,7 @@ def test_rtl_step_writes_linted_verilog(tmp_path: Path) -> None:
         "rtl.weights": "const",
         "rtl.reuse": 1,
         "rtl.reuse_layers": {},
+        "rtl.pipeline": "layer",  # one stage per layer: neither the clock nor the corner
     }
     assert config["versions"]["verilator"]
 

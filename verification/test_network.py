@@ -44,6 +44,11 @@ from asicflow.rtl.params import PARAMS_PORT, pack_params
 
 GAP_PROBABILITY = 0.3
 STALL_PROBABILITY = 0.3  # out_ready low (designs with backpressure, rtl.json "backpressure")
+# Switching activity: the first stimuli streamed back to back, every port bit and the bits of
+# up to ACTIVITY_SIGNALS of the design's registers (rtl.json "registers", evenly chosen)
+# sampled once per cycle (the power step's global activity).
+ACTIVITY_VECTORS = 400
+ACTIVITY_SIGNALS = 400
 NATIVE_PORTS: dict[str, Any] = PROTOCOLS["native_valid"]
 UNDECLARED_LATENCY_GUARD = 256  # cycles to wait for outputs when rtl.json declares no latency
 
@@ -179,6 +184,58 @@ class Bench:
             "drive_cycles": drive_cycles,
             "cycles": cycle,
             "seconds": seconds,
+        }
+
+    async def activity(self, packed: list[int], info: dict[str, Any]) -> dict[str, Any]:
+        """Toggles per cycle of the ports and registers while ``packed`` streams through."""
+        regs = [r for r in info.get("registers") or [] if isinstance(r, list) and len(r) == 2]
+        step = max(1, -(-len(regs) // ACTIVITY_SIGNALS))
+        chosen = regs[::step]
+        signals = []
+        for name, width in chosen:
+            if str(name) in (self.ports["in_data"], self.ports["out_data"]):
+                continue
+            try:  # a simulator may optimize a register away or not expose it
+                signals.append((str(name), int(width), handle(self.dut, str(name))))
+            except AttributeError:
+                continue
+        w_in, w_out = len(self.in_data), len(self.out_data)
+        watched = [(w_in, self.in_data), (w_out, self.out_data)] + [(w, h) for _, w, h in signals]
+        prev: list[int | None] = [None] * len(watched)
+        toggles = [0] * len(watched)
+        cycles = 0
+        if self.out_ready is not None:
+            self.out_ready.value = 1
+        feed = list(packed[:ACTIVITY_VECTORS])
+        total = len(feed) * self.ii + self.latency + 2
+        self.in_valid.value = 1
+        for c in range(total):
+            ready = self.in_ready is None or self.in_ready.value == 1
+            if feed and ready:
+                self.in_data.value = feed.pop(0)
+            elif not feed:
+                self.in_valid.value = 0
+            await self.fe
+            values = [read(h) for _, h in watched]
+            if c:
+                cycles += 1
+                for k, v in enumerate(values):
+                    before = prev[k]
+                    if v is not None and before is not None:
+                        toggles[k] += bin(v ^ before).count("1")
+            prev = values
+        self.in_valid.value = 0
+        bits = sum(w for w, _ in watched)
+        mean = sum(toggles) / (bits * cycles) if bits and cycles else 0.0
+        return {
+            "cycles": cycles,
+            "vectors": min(len(packed), ACTIVITY_VECTORS),
+            "bits": bits,
+            "port_bits": w_in + w_out,
+            "registers_sampled": len(signals),
+            "registers_total": len(regs),
+            "toggles": sum(toggles),
+            "mean": mean,
         }
 
     async def probe(self, packed: int) -> dict[str, np.ndarray | None]:
@@ -335,6 +392,8 @@ async def check(dut: Any, run: dict[str, Any], clock: bool) -> dict[str, Any]:
         passes["backpressure"] = compare(
             "backpressure", await bench.stream(packed, rng, rng), y, info
         )
+    await bench.reset()
+    activity = await bench.activity(packed, info)
     stream = passes["stream"]
     first = next((p["first_mismatch"] for p in passes.values() if p["first_mismatch"]), None)
     where = None
@@ -355,6 +414,7 @@ async def check(dut: Any, run: dict[str, Any], clock: bool) -> dict[str, Any]:
         "latency_expected": bench.latency,
         "ii": stream["max_output_interval"] if stream["mismatches"] == 0 else None,
         "vectors_per_s": stream["vectors_per_s"],
+        "activity": activity,
         "passes": passes,
     }
     Path(run["result"]).write_text(json.dumps(result, indent=1) + "\n")

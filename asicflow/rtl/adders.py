@@ -27,13 +27,66 @@ from asicflow.rtl.verilog import Module, Sig, const_sig, range_width
 
 @dataclass(frozen=True)
 class DelayModel:
-    """Delay of a two-input adder of ``width`` bits: ``base + per_bit * width`` ns."""
+    """Bit-level model of the adders (ns) as synthesis builds them, calibrated per PDK corner
+    (:mod:`asicflow.rtl.calibrate`, kept in the PDK configuration's ``delay_model``).
 
-    adder_base_ns: float = 0.0
-    adder_per_bit_ns: float = 0.0
+    Yosys merges a chain of additions whose partial sums have no other reader into one
+    multi-operand sum: carry-save levels (:meth:`merge`, ``csa_ns`` each) and one final
+    carry-propagate adder. A sum that is read twice, registered or cast is complete (binary):
+    its carry-propagate adder (:meth:`add`) makes output bit ``i`` ready ``sum_ns`` after the
+    latest of its redundant bits and its carry-in, the carry out of bit ``i`` ``carry_ns``
+    after the same; a bit with a single live operand and no carry is a wire. A signal read by
+    many adders drives their load: its bits are later by ``fanout_ns`` per doubling of its
+    readers. ``register_ns`` is a stage's flip-flop
+    overhead (clock to output plus setup), taken off the clock period; ``margin_ns`` the
+    calibration's worst underestimate.
+    """
 
-    def adder(self, width: int) -> float:
-        return self.adder_base_ns + self.adder_per_bit_ns * width
+    sum_ns: float = 0.0
+    carry_ns: float = 0.0
+    register_ns: float = 0.0
+    margin_ns: float = 0.0
+    fanout_ns: float = 0.0  # a signal read by n adders: log2(n) * fanout_ns later (its load)
+    csa_ns: float = 0.0  # one carry-save (3:2) level of a merged sum
+
+    def merge(self, a: Sequence[float | None], b: Sequence[float | None]) -> list[float | None]:
+        """Arrival of each bit of ``a + b`` kept in carry-save form (no carry propagation:
+        bit ``i`` depends on the operands' bits ``i`` and ``i - 1``)."""
+        out: list[float | None] = []
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            ins = [
+                v for v in (x, y, a[i - 1] if i else None, b[i - 1] if i else None) if v is not None
+            ]
+            out.append(max(ins) + self.csa_ns if ins else None)
+        return out
+
+    def load(self, readers: int) -> float:
+        return self.fanout_ns * math.log2(readers) if readers > 1 else 0.0
+
+    def add(self, a: Sequence[float | None], b: Sequence[float | None]) -> list[float | None]:
+        """Arrival of each output bit from the operand bits' arrivals (``None``: a constant
+        zero bit)."""
+        out: list[float | None] = []
+        carry: float | None = None
+        for x, y in zip(a, b, strict=True):
+            ins = [v for v in (x, y, carry) if v is not None]
+            if len(ins) < 2:
+                out.append(ins[0] if ins else None)
+                carry = None
+                continue
+            t = max(ins)
+            out.append(t + self.sum_ns)
+            carry = t + self.carry_ns
+        return out
+
+    def cast(self, arrival: float, width: int) -> float:
+        """A rounding/saturating cast of a ``width``-bit sum ready at ``arrival``: an
+        increment rippling over the width, then the saturation select."""
+        return arrival + 2 * self.sum_ns + self.carry_ns * width
+
+    def budget(self, period_ns: float) -> float:
+        """The logic that fits one stage of a ``period_ns`` clock."""
+        return period_ns - self.register_ns - self.margin_ns
 
 
 @dataclass
@@ -48,31 +101,62 @@ class Pipe:
     model: DelayModel = field(default_factory=DelayModel)
     regs: list[str] = field(default_factory=list)
     registers: int = 0  # flip-flops added
+    per_layer: int = 0  # > 0: this many stages in every shared adder graph, whatever the clock
+
+    @property
+    def spans_layers(self) -> bool:
+        """Stages placed by the clock budget, across layer boundaries (rtl.pipeline auto)."""
+        return self.budget_ns < math.inf and not self.per_layer
 
 
 @dataclass
 class Node:
-    """A value available ``t`` ns into pipeline stage ``stage`` (relative to the layer)."""
+    """A value available ``t`` ns into pipeline stage ``stage`` (relative to the layer);
+    ``arr``: each bit's arrival (empty: every bit at ``t``)."""
 
     sig: Sig
     stage: int
     t: float
     later: dict[int, Sig] = field(default_factory=dict)  # the value registered to a stage
+    arr: tuple[float | None, ...] = ()  # complete (binary) bits
+    csa: tuple[float | None, ...] = ()  # carry-save bits (a sum Yosys can merge onward)
+    single: bool = False  # read only by one adder: its carry-save form goes on
+
+    def merged(self, stage: int) -> bool:
+        """Whether the adder reading this value in ``stage`` continues its carry-save sum."""
+        return self.single and bool(self.csa) and stage == self.stage
+
+    def bits(self, stage: int, shift: int, width: int) -> list[float | None]:
+        """Arrival of the ``width`` bits of ``self << shift`` seen in ``stage`` (a register
+        of a later stage: every bit at 0; a constant: every bit at 0, it is logic)."""
+        s = self.sig
+        own = stage == self.stage and s.const is None and s.lo != s.hi
+        form = self.csa if self.merged(stage) else self.arr
+        src = list(form) if own and form else [self.t if own else 0.0] * s.width
+        ext = src[-1] if s.signed and s.lo < 0 else None  # sign or zero extension
+        out: list[float | None] = [None] * min(shift, width)
+        for i in range(width - len(out)):
+            out.append(src[i] if i < len(src) else ext)
+        return out
 
 
 class Graph:
     """Emits two-input adders into ``m``, tracking each value's stage and arrival."""
 
-    def __init__(self, m: Module, name: str, pipe: Pipe) -> None:
+    def __init__(self, m: Module, name: str, pipe: Pipe, dry: bool = False) -> None:
         self.m = m
         self.name = name
         self.pipe = pipe
+        self.budget = pipe.budget_ns
+        self.dry = dry  # only the arrival times: no Verilog, no registers
         self.block: list[str] = []
         self.n = 0
 
     def at(self, node: Node, stage: int) -> Sig:
         """``node``'s value in ``stage`` (through registers from its own stage)."""
         if stage == node.stage or node.sig.const is not None or node.sig.lo == node.sig.hi:
+            return node.sig
+        if self.dry:
             return node.sig
         assert stage > node.stage
         if stage not in node.later:
@@ -99,10 +183,18 @@ class Graph:
         const_a, const_b = sa.lo == sa.hi, sb.lo == sb.hi
         live = [n for n, c in ((a, const_a), (b, const_b)) if not c]
         stage = max(n.stage for n in live)
-        t = max(n.t if n.stage == stage else 0.0 for n in live)
-        d = self.pipe.model.adder(width)
-        if t + d > self.pipe.budget_ns and t > 0:
-            stage, t = stage + 1, 0.0
+        red, arr = self._arrival(a, shift_a, b, shift_b, stage, width)
+        if _latest(arr) > self.budget and any(n.stage == stage and n.t > 0 for n in live):
+            stage += 1  # the operands from registers: a new stage starts here
+            red, arr = self._arrival(a, shift_a, b, shift_b, stage, width)
+        if self.dry:
+            return Node(
+                Sig("dry", 0, width, signed, lo, hi),
+                stage,
+                _latest(arr),
+                arr=tuple(arr),
+                csa=tuple(red),
+            )
         ta = self._shifted(self.at(a, stage), shift_a, width)
         tb = self._shifted(self.at(b, stage), shift_b, width)
         if tb is None:
@@ -114,7 +206,23 @@ class Graph:
         self.n += 1
         sig = self.m.assign(f"{self.name}_{self.n}", lo, hi, expr, width, signed, self.block)
         self.m.cells["operands"] += 2
-        return Node(sig, stage, t + d)
+        return Node(sig, stage, _latest(arr), arr=tuple(arr), csa=tuple(red))
+
+    def _arrival(
+        self, a: Node, shift_a: int, b: Node, shift_b: int, stage: int, width: int
+    ) -> tuple[list[float | None], list[float | None]]:
+        """(carry-save, complete) arrival of each bit of the sum in ``stage``."""
+        model = self.pipe.model
+        xa, xb = a.bits(stage, shift_a, width), b.bits(stage, shift_b, width)
+        if a.merged(stage) or b.merged(stage):
+            red = model.merge(xa, xb)
+        else:  # two complete operands: the pair itself is the carry-save form
+            red = [
+                None if x is None and y is None else max(x or 0.0, y or 0.0)
+                for x, y in zip(xa, xb, strict=True)
+            ]
+            return red, model.add(xa, xb)
+        return red, model.add(red, red)  # the final carry-propagate adder over it
 
     def _shifted(self, s: Sig, shift: int, width: int) -> str | None:
         """``s << shift`` as ``width`` bits (``None``: it is 0 modulo ``2**width``)."""
@@ -128,6 +236,21 @@ class Graph:
     def flush(self) -> None:
         self.m.comb(self.block)
         self.block = []
+
+
+def _loaded(node: Node, delay: float) -> Node:
+    """``node`` as its readers see it: every bit ``delay`` later (the load of its fanout)."""
+    if delay <= 0.0 or node.sig.const is not None or node.sig.lo == node.sig.hi:
+        return node
+    arr = node.arr or (node.t,) * node.sig.width
+    node.arr = tuple(None if t is None else t + delay for t in arr)
+    node.csa = tuple(None if t is None else t + delay for t in node.csa)
+    node.t += delay
+    return node
+
+
+def _latest(arr: Sequence[float | None]) -> float:
+    return max([t for t in arr if t is not None] + [0.0])
 
 
 @dataclass(order=True)
@@ -160,6 +283,7 @@ def sum_tree(
             x, y = y, x
         k = min(x.shift, y.shift)
         node = g.add2(x.node, x.shift - k, y.node, y.shift - k, x.sign * y.sign, wrap)
+        node.single = True  # read by the next adder of the tree only (the root: the cast)
         heapq.heappush(heap, _Item(node.stage, node.t, seq, x.sign, node, k))
         seq += 1
     last = heap[0]
@@ -178,9 +302,19 @@ def emit_cmvm(
     wrap: FixedType | None,
 ) -> list[Node]:
     """Output ``j``: ``biases[j] + (sum_i W[j][i] * xs[i]) << shift`` (modulo ``wrap``)."""
-    srcs = list(xs)
+    readers = [0] * (len(xs) + len(sol.ops))
     for op in sol.ops:
-        srcs.append(g.add2(srcs[op.a], op.shift_a, srcs[op.b], op.shift_b, op.sign, None))
+        readers[op.a] += 1
+        readers[op.b] += 1
+    for out in sol.outputs:
+        for t in out:
+            readers[t.src] += 1
+    model = g.pipe.model
+    srcs = [_loaded(x, model.load(readers[i])) for i, x in enumerate(xs)]
+    for op in sol.ops:
+        node = g.add2(srcs[op.a], op.shift_a, srcs[op.b], op.shift_b, op.sign, None)
+        node.single = readers[len(srcs)] == 1
+        srcs.append(_loaded(node, model.load(readers[len(srcs)])))
     return [
         sum_tree(g, [(t.sign, srcs[t.src], t.shift + shift) for t in out], bias, wrap)
         for out, bias in zip(sol.outputs, biases, strict=True)

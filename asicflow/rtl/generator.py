@@ -72,6 +72,7 @@ class Val:
     t: FixedType
     elems: list[Sig]
     stage: int
+    arrival: float = 0.0  # > 0: combinational, this many ns into stage ``stage``
 
 
 @dataclass
@@ -153,9 +154,21 @@ class _Builder:
         self.regs.append(f"{net} <= {self.m.ref(Sig(v.bus, 0, width, False, 0, 0))};")
         return Val(net, v.t, _views(net, v.t, v.elems), v.stage + 1)
 
+    def settled(self, v: Val) -> Val:
+        """``v`` from a register: ``v`` itself, or (a combinational value the pipeliner left
+        unregistered) ``<bus>_q`` one stage later."""
+        if v.arrival <= 0.0:
+            return v
+        key = (v.bus, 0)
+        if key not in self.delays:
+            self.delays[key] = self.register(f"{v.bus}_q", v)
+        return self.delays[key]
+
     def at(self, v: Val, stage: int) -> Val:
         """``v`` delayed to ``stage`` (shared delay registers ``<bus>_d<k>``)."""
         assert stage >= v.stage
+        if stage > v.stage:
+            v = self.settled(v)
         out = v
         for k in range(1, stage - v.stage + 1):
             key = (v.bus, k)
@@ -203,30 +216,53 @@ class _Builder:
             if p.name not in vals:
                 raise TypeError(f"layer '{lay.name}' reads '{p.name}' before it is computed")
         t = max(vals[p.name].stage for p in prods)
-        return [self.at(vals[p.name], t) for p in prods], prods, t
+        ins = [self.at(vals[p.name], t) for p in prods]
+        if not (len(ins) == 1 and self.logic.pipelined(lay, prods[0].out_type)):
+            ins = [self.settled(v) for v in ins]  # logic outside the pipeliner's model
+            t = max(v.stage for v in ins)
+            ins = [self.at(v, t) for v in ins]
+        return ins, prods, t
 
     def group(self, vals: dict[str, Val], group: list[Layer], k: int) -> None:
+        """A Dense/Conv (and its fused activation) or another computing layer, ending in
+        register ``<layer>_q``; with the pipeliner on, a layer read only by pipelined layers
+        ends unregistered when its outputs arrive within the stage (the next layer's
+        adders continue the stage)."""
         ins, prods, t = self.inputs(vals, group[0])
         self.m.body.append(f"// stage {k}: {' + '.join(lay.name for lay in group)}")
+        lg = self.logic
+        arrival = 0.0
         for lay in group:
+            piped = lg.pipelined(lay, prods[0].out_type)
+            lg.t_in = ins[0].arrival
             ys = self.compute(lay, ins, prods)
-            t += self.logic.take_stages()  # pipeline registers inside the layer
+            t += lg.take_stages()  # pipeline registers inside the layer
             v = self.bus(lay.name, lay.out_type, ys, t)
+            # a fused activation is part of the pipelined layer's modelled cast
+            arrival = lg.t_out if piped else arrival if lay is not group[0] else 0.0
+            v.arrival = arrival
             if lay is group[-1]:
-                v = self.register(f"{lay.name}_q", v)
-                self.probe(lay, v, t)
+                if v.arrival > 0.0 and lay is not self.graph.output:
+                    self.probe(lay, v, t, registered=False)
+                else:
+                    v = self.register(f"{lay.name}_q", v)
+                    self.probe(lay, v, t)
             else:
                 self.probe(lay, v, t, registered=False)
             vals[lay.name] = v
             ins, prods = [v], [lay]
 
     def wire(self, vals: dict[str, Val], lay: Layer) -> None:
+        if isinstance(lay, Reshape):  # wiring: a combinational value stays one
+            prods = self.graph.producers(lay)
+            src = vals[prods[0].name]
+            v = Val(src.bus, src.t, src.elems, src.stage, src.arrival)
+            self.probe(lay, v, v.stage, registered=v.arrival <= 0.0)
+            vals[lay.name] = v
+            return
         ins, prods, t = self.inputs(vals, lay)
-        if isinstance(lay, Reshape):
-            v = Val(ins[0].bus, ins[0].t, ins[0].elems, t)
-        else:
-            self.m.body.append(f"// {lay.name}: wiring")
-            v = self.bus(lay.name, lay.out_type, self.compute(lay, ins, prods), t)
+        self.m.body.append(f"// {lay.name}: wiring")
+        v = self.bus(lay.name, lay.out_type, self.compute(lay, ins, prods), t)
         self.probe(lay, v, t)
         vals[lay.name] = v
 
@@ -336,6 +372,7 @@ def generate(graph: Graph, top: str, weights: str = "const", pipe: Pipe | None =
     info = _info(graph, top, cycles, b.probes, pl.groups, m, m.cells["operands"])
     info["weights"] = weights
     info["pipeline_flops"] = b.pipe.registers  # registers inside the adder graphs
+    info["registers"] = [[name, width] for name, width in m.registers]  # for activity
     if ctl is not None:
         info["ii"] = beat
         info["ports"]["in_ready"] = 1

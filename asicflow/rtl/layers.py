@@ -11,7 +11,8 @@ real multiplier, sized from the weight type's range; nothing skipped).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -59,6 +60,19 @@ class LayerLogic:
         self.ctl = ctl  # the beat controller of a design with reuse factors > 1
         self.pipe = pipe or Pipe()
         self.stages = 0  # pipeline registers inside the last layer emitted
+        self.t_in = 0.0  # arrival (ns into its stage) of the next layer's inputs
+        self.t_out = 0.0  # arrival of the last pipelined layer's outputs
+
+    def pipelined(self, lay: Layer, in_type: FixedType) -> bool:
+        """Whether ``lay`` is built as a shared adder graph placed by the pipeliner (so its
+        inputs may arrive unregistered, ``t_in`` into a stage)."""
+        return (
+            self.pipe.spans_layers
+            and isinstance(lay, Dense | Conv)
+            and self.params is None
+            and not (lay.reuse > 1 and self.ctl is not None)
+            and lay.accum.frac >= in_type.frac + lay.weight_type.frac
+        )
 
     def take_stages(self) -> int:
         """Registers inside the layer just emitted (its extra latency), then 0."""
@@ -177,33 +191,63 @@ class LayerLogic:
             col: dict[Sig, int] = {}
             bias = int(fixed_cast(np.array([biases[j]]), fb, acc_wrap)[0])
             for x, w in row:
-                if w == 0:
-                    continue
                 if x.lo == x.hi:  # a constant input
                     bias += (x.lo * w) << shift
-                else:
+                else:  # zero weights too: rows over the same inputs are one matrix
                     col[x] = col.get(x, 0) + w
             mats.append(col)
             bias_raw.append(bias)
             groups.setdefault(tuple(col), []).append(j)
         solved: dict[tuple[tuple[int, ...], ...], Cmvm] = {}
-        nodes: dict[int, Node] = {}
         target = acc_wrap if wrap else None
-        for cols, js in groups.items():
-            matrix = tuple(tuple(mats[j][x] for x in cols) for j in js)
-            if matrix not in solved:
-                solved[matrix] = solve(matrix, len(cols))
-            xs = [Node(x, 0, 0.0) for x in cols]
-            outs = emit_cmvm(g, solved[matrix], xs, [bias_raw[j] for j in js], shift, target)
-            nodes.update(zip(js, outs, strict=True))
-        last = max([n.stage for n in nodes.values()] + [0])
-        cast_ns = self.pipe.model.adder(acc_wrap.width)  # rounding / saturation after the sum
-        if any(n.stage == last and n.t + cast_ns > self.pipe.budget_ns for n in nodes.values()):
-            last += 1
+        width = acc_wrap.width  # the rounding / saturating cast after the sums
+
+        def emit(g: Graph) -> tuple[dict[int, Node], int]:
+            """Every output's sum node, and the stage the casts are in."""
+            nodes: dict[int, Node] = {}
+            for cols, js in groups.items():
+                matrix = tuple(tuple(mats[j][x] for x in cols) for j in js)
+                if matrix not in solved:
+                    solved[matrix] = solve(matrix, len(cols))
+                xs = [Node(x, 0, self.t_in) for x in cols]
+                outs = emit_cmvm(g, solved[matrix], xs, [bias_raw[j] for j in js], shift, target)
+                nodes.update(zip(js, outs, strict=True))
+            last = max([n.stage for n in nodes.values()] + [0])
+            model = self.pipe.model
+            if any(n.stage == last and model.cast(n.t, width) > g.budget for n in nodes.values()):
+                last += 1
+            return nodes, last
+
+        g = Graph(self.m, f"{name}_a", self.pipe)
+        if self.pipe.per_layer:
+            g.budget = self._layer_budget(emit, self.pipe.per_layer)
+        nodes, last = emit(g)
         totals = [g.at(nodes[j], last) for j in range(len(rows))]
         g.flush()
         self.stages += last
+        self.t_out = max(
+            [self.pipe.model.cast(n.t if n.stage == last else 0.0, width) for n in nodes.values()]
+            + [0.0]
+        )
         return totals
+
+    def _layer_budget(
+        self, emit: Callable[[Graph], tuple[dict[int, Node], int]], stages: int
+    ) -> float:
+        """The smallest stage budget (ns) that cuts the layer into at most ``stages`` stages,
+        by dry runs: from its unpipelined delay / ``stages`` up in steps of 5%."""
+        model = self.pipe.model
+        dry = Graph(self.m, "dry", self.pipe, dry=True)
+        nodes, _ = emit(dry)
+        total = max([model.cast(n.t, n.sig.width) for n in nodes.values()] + [0.0])
+        budget = total / stages
+        while budget < total:
+            dry = Graph(self.m, "dry", self.pipe, dry=True)
+            dry.budget = budget
+            if emit(dry)[1] + 1 <= stages:
+                return budget
+            budget *= 1.05
+        return math.inf
 
     def mac(
         self,

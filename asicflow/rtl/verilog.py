@@ -101,6 +101,7 @@ class Module:
         self._used: dict[str, int] = {}  # bit mask of bits read somewhere
         self._check_unused: set[str] = set()
         self.cells = {"flops": 0, "operands": 0}
+        self.registers: list[tuple[str, int]] = []  # flip-flop nets (name, width)
 
     # -- names ---------------------------------------------------------------------------
     def fresh(self, name: str) -> str:
@@ -133,6 +134,7 @@ class Module:
         self.decls.append(f"{'reg ' if reg else 'wire'}{rng} {name};")
         if reg and flop:
             self.cells["flops"] += width
+            self.registers.append((name, width))
         return name
 
     # -- reading values ------------------------------------------------------------------

@@ -27,6 +27,7 @@ from asicflow.steps.base import Step, StepContext
 from asicflow.steps.rtl import RTL_JSON
 
 RESULT = "result.json"
+ACTIVITY = "activity.json"  # the measured switching activity, for the power step
 BUILD_DIR = "sim_build"
 TEST_DIR = "sim_run"
 
@@ -41,7 +42,7 @@ class CosimStep(Step):
         "convert/graph.json",
         "convert/weights.npz",
     )
-    outputs = (RESULT,)
+    outputs = (RESULT, ACTIVITY)
     doc = "cocotb co-simulation of the RTL vs the golden model (bit exact, latency, II)"
 
     def deps(self, flow: FlowConfig) -> list[Path]:
@@ -103,7 +104,17 @@ class CosimStep(Step):
             f"II {result['ii']}, {result['vectors_per_s']} vectors/s, build {build_s:.1f} s"
         )
         _check(result, info, sim, ctx)
+        act = result.get("activity") or {}
+        (ctx.dir / ACTIVITY).write_text(
+            json.dumps({"simulator": sim, **act}, indent=1, sort_keys=True) + "\n"
+        )
+        ctx.note(
+            f"rtl_cosim: switching activity {act.get('mean', 0):.4f} toggles/cycle over "
+            f"{act.get('bits')} bits ({act.get('registers_sampled')} of "
+            f"{act.get('registers_total')} registers and the ports), {act.get('cycles')} cycles"
+        )
         return {
+            "cosim__activity": round(float(act.get("mean", 0.0)), 6),
             "cosim__simulator": sim,
             "cosim__vectors": result["vectors"],
             "cosim__mismatches": result["mismatches"],

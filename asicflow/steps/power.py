@@ -10,7 +10,10 @@ Switching activity (toggles per clock cycle), named in ``power__activity_source`
 - ``vcd`` / ``saif``: ``rtl_cosim/activity.vcd`` (or ``.saif``) exists: the mean toggle rate,
   measured over the co-simulation of the real stimuli, of every input bit and of every RTL
   signal the netlist still names (the registers, the outputs), is applied to every net.
-- ``default``: no dump: every net toggles in :data:`DEFAULT_ACTIVITY` of the cycles. An
+- ``cosim`` (the default flow): no dump, but ``rtl_cosim/activity.json``: the mean toggle
+  rate the rtl_cosim testbench sampled every cycle while the first stimuli streamed through
+  back to back, over every port bit and the bits of up to 400 of the design's registers.
+- ``default``: neither: every net toggles in :data:`DEFAULT_ACTIVITY` of the cycles. An
   assumption, not a measurement.
 
 Why one activity for every net: the available OpenSTA (the 2019 Debian snapshot) has no
@@ -45,6 +48,7 @@ from asicflow.steps.sta import CLOCK_PORT, STA_HINT, sdc
 
 DEFAULT_ACTIVITY = 0.1
 ACTIVITY_FILES = ("activity.saif", "activity.vcd")  # in rtl_cosim/, first found wins
+COSIM_ACTIVITY = "activity.json"  # else: what the rtl_cosim testbench sampled
 DONE = "asicflow: power script done"
 
 _DEFAULT_OC = re.compile(
@@ -112,19 +116,36 @@ def activity_file(flow_dir: Path) -> Path | None:
     return None
 
 
+def cosim_activity(flow_dir: Path) -> dict[str, Any] | None:
+    """The switching activity rtl_cosim measured (``rtl_cosim/activity.json``), if any."""
+    path = flow_dir / "rtl_cosim" / COSIM_ACTIVITY
+    try:
+        data = json.loads(path.read_text())
+        mean = float(data["mean"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if not (0.0 < mean <= 2.0) or int(data.get("cycles", 0)) < 1:
+        return None
+    return data
+
+
 def named_nets(netlist_text: str) -> set[str]:
     """Base names of the netlist's ports and wires that carry an RTL name (not Yosys's
     ``_123_`` nor ``$``-names): the signals a simulation dump can measure."""
     return {n for n in _NET_DECL.findall(netlist_text) if not _YOSYS_INTERNAL.search(n)}
 
 
-def activity_tcl(activity: float, act: Activity | None, inputs: list[str]) -> str:
+def activity_tcl(
+    activity: float, act: Activity | None, inputs: list[str], sampled: str = ""
+) -> str:
     lines = [
         "# Written by asicflow's power step: one switching activity (toggles per clock "
         "cycle) for every net but the clock (see asicflow/steps/power.py)."
     ]
-    if act is None:
-        lines.append(f"# Assumed (no rtl_cosim dump): {activity:g}.")
+    if sampled:
+        lines.append(f"# Measured ({sampled}): {activity:.6g}.")
+    elif act is None:
+        lines.append(f"# Assumed (no rtl_cosim measurement): {activity:g}.")
     else:
         lines += [
             f"# Measured in {act.source.name} (scope {act.scope}, {act.cycles:g} clock "
@@ -183,6 +204,10 @@ class PowerStep(Step):
     outputs = ("constraints.sdc", "activity.tcl", "power.tcl", "power.rpt")
     doc = "OpenSTA power of the netlist and energy per inference (nJ), activity named"
 
+    def needs_for(self, flow: FlowConfig) -> tuple[str, ...]:
+        """Also the activity rtl_cosim measured (so doit runs power after it)."""
+        return (*self.needs, f"rtl_cosim/{COSIM_ACTIVITY}")
+
     def deps(self, flow: FlowConfig) -> list[Path]:
         act = activity_file(build_root() / flow.name)
         return pdk_deps(flow) + ([act] if act else [])
@@ -209,6 +234,9 @@ class PowerStep(Step):
         act: Activity | None = None
         input_names = [n for n in inputs if n != CLOCK_PORT]
         activity = DEFAULT_ACTIVITY
+        sampled = cosim_activity(ctx.flow_dir) if dump is None else None
+        if sampled is not None:
+            activity = sampled["mean"]
         if dump is not None:
             if not has_clk:
                 raise AsicflowError(
@@ -220,7 +248,8 @@ class PowerStep(Step):
                 f"activity from {dump}: scope {act.scope}, {act.cycles:g} cycles, "
                 f"{act.count()} bits, mean {activity:.4f}"
             )
-        (ctx.dir / "activity.tcl").write_text(activity_tcl(activity, act, input_names))
+        how = "" if sampled is None else f"rtl_cosim/{COSIM_ACTIVITY}, {sampled['bits']} bits"
+        (ctx.dir / "activity.tcl").write_text(activity_tcl(activity, act, input_names, how))
         lib_name = readable_path(lib, ctx.dir, "liberty.lib")  # OpenSTA: no spaces, ASCII
         (ctx.dir / "power.tcl").write_text(tcl_script(Path(lib_name), "../synth/netlist.v", top))
         start = ctx.log.stat().st_size if ctx.log.exists() else 0
@@ -234,7 +263,15 @@ class PowerStep(Step):
             raise ToolFailed("sta", str(exc), ctx.log, tail(ctx.log)) from None
         m = re.search(r"OpenSTA (\S+)", out)
         ctx.versions["opensta"] = m.group(1) if m else "unknown"
-        if act is None or dump is None:
+        if sampled is not None:
+            source = "cosim"
+            detail = (
+                f"measured: mean toggle rate of {sampled['bits']} bits (the ports and "
+                f"{sampled['registers_sampled']} of {sampled['registers_total']} registers) over "
+                f"{sampled['cycles']} cycles of the rtl_cosim stream "
+                f"({sampled['vectors']} stimuli back to back), applied to every net"
+            )
+        elif act is None or dump is None:
             source = "default"
             detail = (
                 f"assumed: every net toggles in {DEFAULT_ACTIVITY:g} of the clock cycles; "

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -95,6 +96,14 @@ def options_section(m: dict[str, Any], overhead_md: str | None, regmap: bool) ->
 # The golden step's numerical profile (optional: older build trees lack it).
 PROFILE_MD = "profile.md"
 PROFILE_PNG = "profile.png"
+
+
+def _latency_ns(g: Callable[..., Any]) -> str:
+    """`` = N ns at the clock`` when both are known."""
+    cycles, clock = g("cosim__latency_cycles"), g("timing__clock_period_ns")
+    if isinstance(cycles, int | float) and isinstance(clock, int | float):
+        return f" = {cycles * clock:g} ns at {clock:g} ns"
+    return ""
 
 
 def _fmt(v: Any, spec: str = "") -> str:
@@ -214,8 +223,10 @@ def render(
         "",
         "## Micro-architecture",
         f"- latency: {_fmt(g('cosim__latency_cycles'))} cycles measured in co-simulation "
-        f"(generator: {_fmt(g('rtl__latency_cycles'))}); initiation interval: "
+        f"(generator: {_fmt(g('rtl__latency_cycles'))}){_latency_ns(g)}; initiation interval: "
         f"{_fmt(g('cosim__ii'))} (generator: {_fmt(g('rtl__ii'))})",
+        f"- pipeline: {g('rtl__pipeline', 'n/a')} (rtl.pipeline); "
+        f"{_fmt(g('rtl__pipeline_flops'))} flip-flops inside layers",
         "",
         f"## Implementation ({g('synth__pdk', 'sky130hd')}, corner {g('timing__corner', 'n/a')})",
         "| metric | value |",

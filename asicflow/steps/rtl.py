@@ -7,18 +7,20 @@ Any ``verilator --lint-only -Wall`` warning fails the step.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from asicflow.config import FlowConfig
-from asicflow.errors import CheckFailed
+from asicflow.errors import AsicflowError, CheckFailed
 from asicflow.hls import kernel_headers, templates, write_project
 from asicflow.hlstools import SRC_DIR, ToolRtl
 from asicflow.ir import Graph
-from asicflow.pdk import pdk_deps
+from asicflow.pdk import corner_delay_model, load_pdk, pdk_deps
 from asicflow.rtl import VERILOG_FILE, generate
+from asicflow.rtl.adders import DelayModel, Pipe
 from asicflow.rtl.tools import find_verilator, tool_path, verilator_version
 from asicflow.steps.base import REUSE_KEYS, Step, StepContext, write_json
 
@@ -56,7 +58,10 @@ TOOL_TEMPLATES = Path(__file__).resolve().parent.parent / "templates" / "catapul
 
 class RtlStep(Step):
     name = "rtl"
-    reads = ("name", "rtl.generator", "rtl.weights", *REUSE_KEYS)
+    reads = ("name", "rtl.generator", "rtl.weights", "rtl.pipeline", *REUSE_KEYS)
+    # rtl.pipeline other than 'layer' reads the corner's delay model; 'auto' places the
+    # registers for the clock (and gives the latency in ns)
+    PIPELINE_READS = ("pdk", "corner")
     needs = ("convert/graph.json", "convert/weights.npz")
     outputs = (VERILOG_FILE, RTL_JSON)
     doc = (
@@ -72,12 +77,22 @@ class RtlStep(Step):
             deps += [*kernel_headers(), *templates(), *sorted(TOOL_TEMPLATES.glob("*.j2"))]
         if flow.hls.backend == "catapult":
             deps += pdk_deps(flow)
+        elif flow.hls.backend == "native" and flow.rtl.pipeline != "layer":
+            deps += _pdk_yaml(flow)  # its delay_model
         return deps
 
     def reads_for(self, flow: FlowConfig) -> tuple[str, ...]:
-        """Native flows read only ``reads``; an HLS tool backend also its keys (so a native
-        flow's result does not depend on them)."""
-        return self.reads + TOOL_READS.get(flow.hls.backend, ())
+        """Native flows read only ``reads`` (and the PDK corner unless rtl.pipeline is
+        'layer'); an HLS tool backend also its keys (so a native flow's result does not
+        depend on them)."""
+        if flow.hls.backend == "native":
+            mode = flow.rtl.pipeline
+            if mode == "layer":
+                return self.reads
+            return (
+                self.reads + self.PIPELINE_READS + (("clock_period_ns",) if mode == "auto" else ())
+            )
+        return tuple(dict.fromkeys(self.reads + TOOL_READS.get(flow.hls.backend, ())))
 
     def run(self, ctx: StepContext) -> dict[str, Any]:
         graph = ctx.graph()
@@ -85,14 +100,21 @@ class RtlStep(Step):
             return _run_tool(ctx, graph)
         # weights as constants, or from the params_in port when the flow asks for it
         weights = ctx.flow.rtl.weights
-        design = generate(graph, ctx.flow.name, weights=weights)
+        pipe = pipeline(ctx.flow)
+        design = generate(graph, ctx.flow.name, weights=weights, pipe=pipe)
         (ctx.dir / VERILOG_FILE).write_text(design.verilog)
-        write_json(ctx.dir / RTL_JSON, design.info)
         info = design.info
+        info["pipeline"] = _describe(ctx.flow, pipe)
+        if ctx.flow.rtl.pipeline == "auto":  # registers placed for this clock
+            clock = ctx.flow.clock_period_ns
+            info["pipeline"]["clock_period_ns"] = clock
+            info["latency_ns"] = round(info["latency_cycles"] * clock, 3)
+        write_json(ctx.dir / RTL_JSON, info)
         ctx.note(
             f"rtl: module {design.top} in {VERILOG_FILE}: latency "
-            f"{info['latency_cycles']} cycles, II {info['ii']}, {info['flops']} flip-flops, "
-            f"{info['adder_operands']} adder operands"
+            f"{info['latency_cycles']} cycles, II {info['ii']}, {info['flops']} flip-flops "
+            f"({info['pipeline_flops']} inside layers), {info['adder_operands']} adder "
+            f"operands; pipeline {info['pipeline']['mode']}"
         )
 
         rc, diags = _lint(ctx, LINT_FLAGS, design.top)
@@ -105,12 +127,47 @@ class RtlStep(Step):
         return {
             "rtl__top": design.top,
             "rtl__latency_cycles": info["latency_cycles"],
+            "rtl__pipeline": info["pipeline"]["mode"],
             "rtl__ii": info["ii"],
             "rtl__flops": info["flops"],
+            "rtl__pipeline_flops": info["pipeline_flops"],
             "rtl__adder_operands": info["adder_operands"],
             "rtl__verilog_lines": design.verilog.count("\n"),
             "rtl__lint_warnings": 0,
         }
+
+
+def pipeline(flow: FlowConfig) -> Pipe | None:
+    """The pipeliner's settings for ``rtl.pipeline``: None for 'layer' (one stage per
+    layer), a stage budget from the clock and the corner's delay model for 'auto', N stages
+    per constant-weight layer for a number."""
+    mode = flow.rtl.pipeline
+    if mode == "layer":
+        return None
+    _, cal = corner_delay_model(flow)
+    model = DelayModel(
+        cal.sum_ns, cal.carry_ns, cal.register_ns, cal.margin_ns, cal.fanout_ns, cal.csa_ns
+    )
+    if isinstance(mode, int):
+        return Pipe(model=model, per_layer=mode)
+    return Pipe(budget_ns=model.budget(flow.clock_period_ns), model=model)
+
+
+def _describe(flow: FlowConfig, pipe: Pipe | None) -> dict[str, Any]:
+    mode = flow.rtl.pipeline
+    out: dict[str, Any] = {"mode": str(mode)}
+    if pipe is not None and mode == "auto":
+        out["stage_budget_ns"] = round(pipe.budget_ns, 3)
+        out["delay_model"] = dataclasses.asdict(pipe.model)
+    return out
+
+
+def _pdk_yaml(flow: FlowConfig) -> list[Path]:
+    try:
+        base = flow.source.parent if flow.source.name else Path.cwd()
+        return [load_pdk(flow.pdk, base).source]
+    except AsicflowError:
+        return []
 
 
 def _run_tool(ctx: StepContext, graph: Graph) -> dict[str, Any]:

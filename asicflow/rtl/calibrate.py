@@ -1,0 +1,251 @@
+"""Calibrate the pipeliner's adder delay model (:class:`asicflow.rtl.adders.DelayModel`) on a
+PDK corner: generate adder chains and trees exactly as the generator writes them (registered
+inputs and output, the same :class:`~asicflow.rtl.adders.Graph`), synthesize each with the
+synth step's own Yosys script, time it with OpenSTA, and fit the model's parameters to the
+measured critical paths.
+
+    python -m asicflow.rtl.calibrate [--pdk sky130hd] [--corner tt] [--work build/calibrate]
+
+Prints each design's measured and modelled delay and the ``delay_model`` block to put in the
+corner of ``pdk_configs/<pdk>.yaml``. It runs once per PDK corner (about a minute), not in a
+flow: the flows read the numbers from the PDK configuration.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import functools
+import json
+import re
+import subprocess
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from asicflow.errors import AsicflowError
+from asicflow.fixed import FixedType
+from asicflow.liberty import plain_liberty
+from asicflow.pdk import find_root, load_pdk
+from asicflow.rtl.adders import DelayModel, Graph, Node, Pipe, emit_cmvm
+from asicflow.rtl.arith import relu
+from asicflow.rtl.cast import cast
+from asicflow.rtl.cmvm import Cmvm, solve
+from asicflow.rtl.verilog import Module, Sig
+
+# (kind, operand width, operands, outputs): single adders of several widths (the flip-flop
+# overhead and the carry), chains of adders whose every partial sum is read twice (as the
+# common subexpressions of a shared adder graph are: Yosys cannot merge them into one
+# carry-save sum), and layers as the generator builds them: a random constant matrix
+# (6-bit weights, a quarter of them zero) as a shared adder graph, each output cast, ReLU'd
+# and saturated to 6 bits, as a Dense layer with a fused activation.
+DESIGNS: tuple[tuple[str, int, int, int], ...] = (
+    ("adder", 4, 2, 1),
+    ("adder", 8, 2, 1),
+    ("adder", 16, 2, 1),
+    ("adder", 24, 2, 1),
+    ("shared", 8, 5, 4),
+    ("shared", 8, 9, 8),
+    ("shared", 6, 13, 12),
+    ("layer", 8, 4, 4),
+    ("layer", 8, 16, 8),
+    ("layer", 6, 16, 16),
+    ("layer", 8, 32, 8),
+    ("layer", 6, 32, 16),
+    ("layer", 6, 64, 8),
+    ("layer", 8, 64, 16),
+    ("layer", 8, 16, 64),
+    ("layer", 6, 32, 32),
+    ("layer", 8, 64, 32),
+    ("layer", 6, 64, 32),
+)
+
+
+@dataclass
+class Sample:
+    kind: str
+    width: int
+    operands: int
+    outputs: int
+    measured_ns: float
+
+
+def design(kind: str, width: int, n: int, outs: int, model: DelayModel) -> tuple[str, float]:
+    """Verilog of one calibration design (module ``cal``) and the model's delay of it."""
+    m = Module("cal")
+    clk = m.port("input", "clk", 1)
+    m.ref(clk)
+    xin = m.port("input", "x", width * n)
+    q = m.net("xq", width * n, reg=True)
+    regs = [f"{q} <= {m.ref(xin)};"]
+    lo, hi = -(1 << (width - 1)), (1 << (width - 1)) - 1
+    xs = [Node(Sig(q, i * width, width, True, lo, hi), 0, 0.0) for i in range(n)]
+    g = Graph(m, "s", Pipe(model=model))
+    results: list[Sig] = []
+    if kind == "adder":
+        node = g.add2(xs[0], 0, xs[1], 0, 1, None)
+        results, t = [node.sig], node.t
+    elif kind == "shared":  # a chain whose every partial sum is also an output (fanout 2)
+        node, t = xs[0], 0.0
+        for k, x in enumerate(xs[1:]):
+            node = g.add2(node, 0, x, k % 3, 1 if k % 2 == 0 else -1, None)
+            results.append(node.sig)
+            t = max(t, node.t)
+    else:
+        sol, biases = _layer(n, outs)
+        nodes = emit_cmvm(g, sol, xs, biases, 0, None)
+        t = 0.0
+        for j, node in enumerate(nodes):
+            mid = FixedType(max(node.sig.width - 2, 4), node.sig.width - 4, True, "RND", "SAT")
+            y = relu(m, f"r{j}", cast(m, node.sig, 4, mid, f"c{j}"))
+            results.append(cast(m, y, mid.frac, FixedType(6, 2, False, "TRN", "SAT"), f"o{j}"))
+            t = max(t, model.cast(node.t, node.sig.width))
+    g.flush()
+    total = sum(r.width for r in results)
+    m.port("output", "y", total, reg=True)
+    packed = ", ".join(m.ref(r) if r.const is None else f"{r.width}'d0" for r in results)
+    regs.append(f"y <= {{{packed}}};")
+    m.seq = ["always @(posedge clk) begin", *[f"    {r}" for r in regs], "end"]
+    m.unused_sink()
+    return m.text(), t
+
+
+@functools.cache
+def _layer(n: int, outs: int) -> tuple[Cmvm, list[int]]:
+    """A random constant matrix (seeded by its shape) as a shared adder graph, and biases."""
+    rng = np.random.default_rng(1000 * n + outs)
+    matrix = rng.integers(-31, 32, size=(outs, n))
+    matrix[rng.random(matrix.shape) < 0.25] = 0
+    sol = solve([[int(w) for w in row] for row in matrix], n)
+    return sol, [int(b) for b in rng.integers(-64, 64, outs)]
+
+
+def measure(work: Path, spec: tuple[str, int, int, int], liberty: Path, pdk: str) -> float:
+    """Critical path (ns) of one design after the synth step's Yosys script."""
+    from asicflow.steps.sta import sdc, tcl_script
+    from asicflow.steps.synth import strip_signed, synth_script
+
+    cells = load_pdk(pdk).cells
+    kind, width, n, outs = spec
+    folder = work / f"{kind}_{width}b_{n}x{outs}"
+    folder.mkdir(parents=True, exist_ok=True)
+    verilog, _ = design(kind, width, n, outs, DelayModel())
+    (folder / "top.v").write_text(verilog)
+    (folder / "synth.ys").write_text(synth_script("cal", "top.v", liberty, cells))
+    _run([sys.executable, "-m", "asicflow.pyosys_run", "synth.ys"], folder)
+    strip_signed(folder / "netlist.v")
+    period = 100.0
+    (folder / "constraints.sdc").write_text(sdc(period, True, cells.buffer))
+    (folder / "sta.tcl").write_text(tcl_script(liberty, "netlist.v", "cal"))
+    out = _run(["sta", "-no_init", "-exit", "sta.tcl"], folder)
+    found = re.search(r"^worst slack (\S+)", out, re.MULTILINE)
+    if found is None:
+        raise AsicflowError(f"no worst slack in OpenSTA's output in {folder}")
+    return period - float(found.group(1))
+
+
+def _run(argv: list[str], cwd: Path) -> str:
+    res = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, check=False)
+    (cwd / f"{Path(argv[-1]).stem}.log").write_text(res.stdout + res.stderr)
+    if res.returncode != 0:
+        raise AsicflowError(f"{' '.join(argv)} failed in {cwd} (log beside it)")
+    return res.stdout
+
+
+def predict(model: DelayModel, s: Sample) -> float:
+    return design(s.kind, s.width, s.operands, s.outputs, model)[1] + model.register_ns
+
+
+def fit(samples: Sequence[Sample], register_ns: float) -> DelayModel:
+    """(sum_ns, carry_ns, fanout_ns, csa_ns) of least squared error with ``register_ns`` fixed (a
+    grid, then Nelder-Mead from its best point), then the margin that covers the worst
+    underestimate."""
+    from scipy.optimize import minimize
+
+    def model_of(x: Sequence[float]) -> DelayModel:
+        return DelayModel(
+            sum_ns=float(x[0]),
+            carry_ns=float(x[1]),
+            register_ns=register_ns,
+            fanout_ns=float(x[2]),
+            csa_ns=float(x[3]),
+        )
+
+    def error(x: Sequence[float]) -> float:
+        if min(x) < 0.0:
+            return 1e9
+        return sum((predict(model_of(x), s) - s.measured_ns) ** 2 for s in samples)
+
+    grid = [
+        (a, b, c, d)
+        for a in (0.2, 0.5)
+        for b in (0.1, 0.25, 0.4)
+        for c in (0.0, 0.3)
+        for d in (0.3, 0.6)
+    ]
+    start = min(grid, key=error)
+    res = minimize(error, start, method="Nelder-Mead", options={"xatol": 0.005, "fatol": 0.01})
+    best = model_of([round(float(v), 3) for v in res.x])
+    under = max(s.measured_ns - predict(best, s) for s in samples)
+    return dataclasses.replace(best, margin_ns=round(max(under, 0.0), 2))
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m asicflow.rtl.calibrate", description=__doc__)
+    ap.add_argument("--pdk", default="sky130hd")
+    ap.add_argument("--corner", default="")
+    ap.add_argument("--pdk-root", default="")
+    ap.add_argument("--work", default="build/calibrate")
+    ap.add_argument("--refit", action="store_true", help="reuse the designs measured before")
+    args = ap.parse_args(argv)
+    cfg = load_pdk(args.pdk)
+    corner = args.corner or cfg.default_corner
+    if corner not in cfg.corners:
+        raise AsicflowError(f"corner {corner!r}: choose one of {', '.join(sorted(cfg.corners))}")
+    root, _ = find_root(cfg, Path(args.pdk_root) if args.pdk_root else None)
+    work = Path(args.work) / f"{args.pdk}_{corner}"
+    liberty = plain_liberty(root / cfg.corners[corner].liberty, work / "liberty")
+    done = work / "measured.json"  # kept: --refit fits again without synthesizing
+    known = json.loads(done.read_text()) if args.refit and done.is_file() else {}
+    samples = []
+    for spec in DESIGNS:
+        key = "_".join(map(str, spec))
+        t = known[key] if key in known else measure(work, spec, liberty, args.pdk)
+        known[key] = t
+        samples.append(Sample(*spec, t))
+        print(f"{_name(samples[-1]):<22} {t:7.3f} ns", flush=True)
+    done.write_text(json.dumps(known, indent=1) + "\n")
+    model = fit(samples, _register_overhead(samples))
+    print("\nmeasured  model  design")
+    for s in samples:
+        print(f"{s.measured_ns:8.3f} {predict(model, s):6.3f}  {_name(s)}")
+    print(
+        f"\n# {args.pdk} corner {corner}: python -m asicflow.rtl.calibrate "
+        f"({len(samples)} designs)\n"
+        f"    delay_model: {{sum_ns: {model.sum_ns:.3f}, carry_ns: {model.carry_ns:.3f}, "
+        f"fanout_ns: {model.fanout_ns:.3f}, csa_ns: {model.csa_ns:.3f}, "
+        f"register_ns: {model.register_ns:.2f}, "
+        f"margin_ns: {model.margin_ns:.2f}}}"
+    )
+    return 0
+
+
+def _name(s: Sample) -> str:
+    return f"{s.kind} {s.width}-bit {s.operands}x{s.outputs}"
+
+
+def _register_overhead(samples: Sequence[Sample]) -> float:
+    """Clock-to-output plus setup, from the single-adder designs: extrapolated to no logic
+    (the measured delay of the two narrowest single adders, linear in width, at width 0)."""
+    singles = sorted((s.width, s.measured_ns) for s in samples if s.kind == "adder")
+    (w0, t0), (w1, t1) = singles[0], singles[1]
+    return round(max(t0 - (t1 - t0) / (w1 - w0) * w0, 0.2), 2)
+
+
+if __name__ == "__main__":
+    from asicflow.cli import child_entry
+
+    child_entry(main)
