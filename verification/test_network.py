@@ -77,9 +77,10 @@ def unpack(values: list[int], size: int, width: int, signed: bool) -> np.ndarray
 
 
 def read(handle: Any) -> int | None:
-    """A bus value as an unsigned int, or None when any bit is X or Z."""
+    """A bus (or single-bit) value as an unsigned int, or None when any bit is X or Z."""
+    value = handle.value
     try:
-        return int(handle.value.to_unsigned())
+        return int(value.to_unsigned()) if hasattr(value, "to_unsigned") else int(value)
     except ValueError:
         return None
 
