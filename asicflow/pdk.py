@@ -69,6 +69,7 @@ class DelayModelConfig:
         0.0, "a signal read by n adders: this much later per doubling of n", unit="ns"
     )
     csa_ns: float = key(0.0, "one carry-save level of a merged multi-operand sum", unit="ns")
+    derate: float = key(1.0, "measured / modelled worst stage of pipelined calibration layers")
 
     @property
     def calibrated(self) -> bool:

@@ -99,7 +99,9 @@ def test_sweep_area_falls_ii_rises(tmp_path: Path) -> None:
         )
     ii = [row["cosim__ii"] for row in rows]
     lat = [row["cosim__latency_cycles"] for row in rows]
-    assert ii == sorted(set(ii)) and lat == sorted(set(lat))  # strictly rising
+    # II strictly rising; latency never falling (at R = 1 the pipeliner may add stages that
+    # R = 2's slower beat does not need, so R = 1 and 2 can tie)
+    assert ii == sorted(set(ii)) and lat == sorted(lat) and lat[1:] == sorted(set(lat[1:]))
     # Constant weights: 1/R of the adder operands, each behind an R-input multiplexer.
     area = [row["design__instance__area"] for row in rows]
     assert area[0] > area[1] > area[2] > area[3], area

@@ -48,6 +48,7 @@ class DelayModel:
     margin_ns: float = 0.0
     fanout_ns: float = 0.0  # a signal read by n adders: log2(n) * fanout_ns later (its load)
     csa_ns: float = 0.0  # one carry-save (3:2) level of a merged sum
+    derate: float = 1.0  # measured / predicted worst stage of pipelined calibration designs
 
     def merge(self, a: Sequence[float | None], b: Sequence[float | None]) -> list[float | None]:
         """Arrival of each bit of ``a + b`` kept in carry-save form (no carry propagation:
@@ -85,8 +86,8 @@ class DelayModel:
         return arrival + 2 * self.sum_ns + self.carry_ns * width
 
     def budget(self, period_ns: float) -> float:
-        """The logic that fits one stage of a ``period_ns`` clock."""
-        return period_ns - self.register_ns - self.margin_ns
+        """The modelled logic that fits one stage of a ``period_ns`` clock."""
+        return (period_ns - self.register_ns - self.margin_ns) / max(self.derate, 1.0)
 
 
 @dataclass
@@ -101,6 +102,7 @@ class Pipe:
     model: DelayModel = field(default_factory=DelayModel)
     regs: list[str] = field(default_factory=list)
     registers: int = 0  # flip-flops added
+    worst_ns: float = 0.0  # the latest modelled arrival in any stage
     per_layer: int = 0  # > 0: this many stages in every shared adder graph, whatever the clock
 
     @property
@@ -206,6 +208,7 @@ class Graph:
         self.n += 1
         sig = self.m.assign(f"{self.name}_{self.n}", lo, hi, expr, width, signed, self.block)
         self.m.cells["operands"] += 2
+        self.pipe.worst_ns = max(self.pipe.worst_ns, _latest(arr))
         return Node(sig, stage, _latest(arr), arr=tuple(arr), csa=tuple(red))
 
     def _arrival(

@@ -17,6 +17,7 @@ import argparse
 import dataclasses
 import functools
 import json
+import math
 import re
 import subprocess
 import sys
@@ -63,6 +64,14 @@ DESIGNS: tuple[tuple[str, int, int, int], ...] = (
     ("layer", 6, 64, 32),
 )
 
+# Layers generated with the pipeliner at a 10 ns clock: measured / modelled worst stage is the
+# model's derate (cutting a sum leaves complete sums Yosys cannot merge across the register).
+PIPELINED: tuple[tuple[str, int, int, int], ...] = (
+    ("layer", 8, 64, 32),
+    ("layer", 6, 32, 32),
+    ("layer", 8, 16, 64),
+)
+
 
 @dataclass
 class Sample:
@@ -73,8 +82,11 @@ class Sample:
     measured_ns: float
 
 
-def design(kind: str, width: int, n: int, outs: int, model: DelayModel) -> tuple[str, float]:
-    """Verilog of one calibration design (module ``cal``) and the model's delay of it."""
+def design(
+    kind: str, width: int, n: int, outs: int, model: DelayModel, budget: float = math.inf
+) -> tuple[str, float]:
+    """Verilog of one calibration design (module ``cal``) and the model's delay of it (with a
+    stage ``budget``: pipelined by the generator's pipeliner, the model's worst stage)."""
     m = Module("cal")
     clk = m.port("input", "clk", 1)
     m.ref(clk)
@@ -83,7 +95,9 @@ def design(kind: str, width: int, n: int, outs: int, model: DelayModel) -> tuple
     regs = [f"{q} <= {m.ref(xin)};"]
     lo, hi = -(1 << (width - 1)), (1 << (width - 1)) - 1
     xs = [Node(Sig(q, i * width, width, True, lo, hi), 0, 0.0) for i in range(n)]
-    g = Graph(m, "s", Pipe(model=model))
+    pipe = Pipe(budget_ns=budget, model=model)
+    pipe.regs = regs
+    g = Graph(m, "s", pipe)
     results: list[Sig] = []
     if kind == "adder":
         node = g.add2(xs[0], 0, xs[1], 0, 1, None)
@@ -110,6 +124,8 @@ def design(kind: str, width: int, n: int, outs: int, model: DelayModel) -> tuple
     regs.append(f"y <= {{{packed}}};")
     m.seq = ["always @(posedge clk) begin", *[f"    {r}" for r in regs], "end"]
     m.unused_sink()
+    if budget < math.inf:  # the latest arrival in any stage (the casts included above)
+        t = max(t, pipe.worst_ns)
     return m.text(), t
 
 
@@ -123,16 +139,24 @@ def _layer(n: int, outs: int) -> tuple[Cmvm, list[int]]:
     return sol, [int(b) for b in rng.integers(-64, 64, outs)]
 
 
-def measure(work: Path, spec: tuple[str, int, int, int], liberty: Path, pdk: str) -> float:
-    """Critical path (ns) of one design after the synth step's Yosys script."""
+def measure(
+    work: Path,
+    spec: tuple[str, int, int, int],
+    liberty: Path,
+    pdk: str,
+    verilog: str = "",
+    tag: str = "",
+) -> float:
+    """Critical path (ns) of one design (``verilog``, default: the spec unpipelined) after
+    the synth step's Yosys script."""
     from asicflow.steps.sta import sdc, tcl_script
     from asicflow.steps.synth import strip_signed, synth_script
 
     cells = load_pdk(pdk).cells
     kind, width, n, outs = spec
-    folder = work / f"{kind}_{width}b_{n}x{outs}"
+    folder = work / f"{kind}_{width}b_{n}x{outs}{tag}"
     folder.mkdir(parents=True, exist_ok=True)
-    verilog, _ = design(kind, width, n, outs, DelayModel())
+    verilog = verilog or design(kind, width, n, outs, DelayModel())[0]
     (folder / "top.v").write_text(verilog)
     (folder / "synth.ys").write_text(synth_script("cal", "top.v", liberty, cells))
     _run([sys.executable, "-m", "asicflow.pyosys_run", "synth.ys"], folder)
@@ -222,13 +246,21 @@ def main(argv: list[str] | None = None) -> int:
     print("\nmeasured  model  design")
     for s in samples:
         print(f"{s.measured_ns:8.3f} {predict(model, s):6.3f}  {_name(s)}")
+    # pipelined layers at a 10 ns clock: the stages the model fits into its budget, measured
+    ratios = []
+    for spec in PIPELINED:
+        verilog, worst = design(*spec, model, model.budget(10.0))
+        t = measure(work, spec, liberty, args.pdk, verilog, "_piped")
+        ratios.append(t / (worst + model.register_ns))
+        print(f"{t:8.3f} {worst + model.register_ns:6.3f}  {_name(Sample(*spec, t))}, pipelined")
+    model = dataclasses.replace(model, derate=round(max([1.0, *ratios]), 3))
     print(
         f"\n# {args.pdk} corner {corner}: python -m asicflow.rtl.calibrate "
         f"({len(samples)} designs)\n"
         f"    delay_model: {{sum_ns: {model.sum_ns:.3f}, carry_ns: {model.carry_ns:.3f}, "
         f"fanout_ns: {model.fanout_ns:.3f}, csa_ns: {model.csa_ns:.3f}, "
         f"register_ns: {model.register_ns:.2f}, "
-        f"margin_ns: {model.margin_ns:.2f}}}"
+        f"margin_ns: {model.margin_ns:.2f}, derate: {model.derate:.3f}}}"
     )
     return 0
 

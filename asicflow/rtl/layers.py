@@ -229,6 +229,7 @@ class LayerLogic:
             [self.pipe.model.cast(n.t if n.stage == last else 0.0, width) for n in nodes.values()]
             + [0.0]
         )
+        self.pipe.worst_ns = max(self.pipe.worst_ns, self.t_out)
         return totals
 
     def _layer_budget(

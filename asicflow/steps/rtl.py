@@ -146,7 +146,13 @@ def pipeline(flow: FlowConfig) -> Pipe | None:
         return None
     _, cal = corner_delay_model(flow)
     model = DelayModel(
-        cal.sum_ns, cal.carry_ns, cal.register_ns, cal.margin_ns, cal.fanout_ns, cal.csa_ns
+        cal.sum_ns,
+        cal.carry_ns,
+        cal.register_ns,
+        cal.margin_ns,
+        cal.fanout_ns,
+        cal.csa_ns,
+        cal.derate,
     )
     if isinstance(mode, int):
         return Pipe(model=model, per_layer=mode)
