@@ -111,12 +111,17 @@ def design(
     else:
         sol, biases = _layer(n, outs)
         nodes = emit_cmvm(g, sol, xs, biases, 0, None)
+        # the casts in the last stage, one more stage when one does not fit (as a layer does)
+        last = max(n.stage for n in nodes)
+        if any(n.stage == last and model.cast(n.t, n.sig.width) > budget for n in nodes):
+            last += 1
         t = 0.0
         for j, node in enumerate(nodes):
-            mid = FixedType(max(node.sig.width - 2, 4), node.sig.width - 4, True, "RND", "SAT")
-            y = relu(m, f"r{j}", cast(m, node.sig, 4, mid, f"c{j}"))
+            sig = g.at(node, last)
+            mid = FixedType(max(sig.width - 2, 4), sig.width - 4, True, "RND", "SAT")
+            y = relu(m, f"r{j}", cast(m, sig, 4, mid, f"c{j}"))
             results.append(cast(m, y, mid.frac, FixedType(6, 2, False, "TRN", "SAT"), f"o{j}"))
-            t = max(t, model.cast(node.t, node.sig.width))
+            t = max(t, model.cast(node.t if node.stage == last else 0.0, node.sig.width))
     g.flush()
     total = sum(r.width for r in results)
     m.port("output", "y", total, reg=True)
