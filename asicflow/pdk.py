@@ -390,15 +390,7 @@ def resolve_pdk(flow: FlowConfig, pnr: bool = False) -> Pdk:
 
     With ``pnr`` also the keys and files place and route needs (see
     :meth:`PdkConfig.pnr_problems`)."""
-    base = flow.source.parent if flow.source.name else Path.cwd()
-    cfg = load_pdk(flow.pdk, base, str(flow.source) if flow.source.name else "flow")
-    problems: list[str] = []
-    corner = flow.corner or cfg.default_corner
-    if corner not in cfg.corners:
-        problems.append(
-            f"corner {corner!r} (flow 'corner') is not a corner of PDK "
-            f"'{cfg.name}'; choose one of {', '.join(sorted(cfg.corners))}"
-        )
+    cfg, corner, problems = flow_corner(flow)
     if pnr:
         problems.extend(cfg.pnr_problems())
     root: Path | None = None
@@ -429,27 +421,29 @@ def pdk_deps(flow: FlowConfig) -> list[Path]:
     return [pdk.config.source, pdk.liberty]
 
 
-def corner_delay_model(flow: FlowConfig) -> tuple[str, DelayModelConfig]:
-    """The flow's corner and its calibrated adder delay model (no PDK root needed)."""
+def flow_corner(flow: FlowConfig) -> tuple[PdkConfig, str, list[str]]:
+    """The flow's PDK configuration, its corner, and the problem with that corner if any."""
     base = flow.source.parent if flow.source.name else Path.cwd()
     cfg = load_pdk(flow.pdk, base, str(flow.source) if flow.source.name else "flow")
     corner = flow.corner or cfg.default_corner
+    problems = []
     if corner not in cfg.corners:
-        raise ConfigError(
-            str(cfg.source),
-            [
-                f"corner {corner!r} (flow 'corner') is not a corner of PDK '{cfg.name}'; "
-                f"choose one of {', '.join(sorted(cfg.corners))}"
-            ],
+        problems.append(
+            f"corner {corner!r} (flow 'corner') is not a corner of PDK "
+            f"'{cfg.name}'; choose one of {', '.join(sorted(cfg.corners))}"
         )
-    model = cfg.corners[corner].delay_model
-    if not model.calibrated:
-        raise ConfigError(
-            str(cfg.source),
-            [
-                f"'corners.{corner}.delay_model' is not calibrated (rtl.pipeline 'auto' needs "
-                f"it): run 'python -m asicflow.rtl.calibrate --pdk {flow.pdk} --corner "
-                f"{corner}' and put the block it prints there, or set rtl.pipeline to 'layer'"
-            ],
+    return cfg, corner, problems
+
+
+def corner_delay_model(flow: FlowConfig) -> DelayModelConfig:
+    """The calibrated adder delay model of the flow's corner (no PDK root needed)."""
+    cfg, corner, problems = flow_corner(flow)
+    if not problems and not cfg.corners[corner].delay_model.calibrated:
+        problems.append(
+            f"'corners.{corner}.delay_model' is not calibrated (rtl.pipeline 'auto' needs "
+            f"it): run 'python -m asicflow.rtl.calibrate --pdk {flow.pdk} --corner "
+            f"{corner}' and put the block it prints there, or set rtl.pipeline to 'layer'"
         )
-    return corner, model
+    if problems:
+        raise ConfigError(str(cfg.source), problems)
+    return cfg.corners[corner].delay_model

@@ -37,9 +37,9 @@ class DelayModel:
     latest of its redundant bits and its carry-in, the carry out of bit ``i`` ``carry_ns``
     after the same; a bit with a single live operand and no carry is a wire. A signal read by
     many adders drives their load: its bits are later by ``fanout_ns`` per doubling of its
-    readers. ``register_ns`` is a stage's flip-flop
-    overhead (clock to output plus setup), taken off the clock period; ``margin_ns`` the
-    calibration's worst underestimate.
+    readers. ``register_ns`` is a stage's flip-flop overhead (clock to output plus setup),
+    taken off the clock period; ``margin_ns`` the calibration's worst underestimate;
+    ``derate`` the measured over the modelled worst stage of pipelined layers.
     """
 
     sum_ns: float = 0.0

@@ -18,7 +18,7 @@ from asicflow.errors import AsicflowError, CheckFailed
 from asicflow.hls import kernel_headers, templates, write_project
 from asicflow.hlstools import SRC_DIR, ToolRtl
 from asicflow.ir import Graph
-from asicflow.pdk import corner_delay_model, load_pdk, pdk_deps
+from asicflow.pdk import corner_delay_model, flow_corner, pdk_deps
 from asicflow.rtl import VERILOG_FILE, generate
 from asicflow.rtl.adders import DelayModel, Pipe
 from asicflow.rtl.tools import find_verilator, tool_path, verilator_version
@@ -144,16 +144,7 @@ def pipeline(flow: FlowConfig) -> Pipe | None:
     mode = flow.rtl.pipeline
     if mode == "layer":
         return None
-    _, cal = corner_delay_model(flow)
-    model = DelayModel(
-        cal.sum_ns,
-        cal.carry_ns,
-        cal.register_ns,
-        cal.margin_ns,
-        cal.fanout_ns,
-        cal.csa_ns,
-        cal.derate,
-    )
+    model = DelayModel(**dataclasses.asdict(corner_delay_model(flow)))
     if isinstance(mode, int):
         return Pipe(model=model, per_layer=mode)
     return Pipe(budget_ns=model.budget(flow.clock_period_ns), model=model)
@@ -170,8 +161,7 @@ def _describe(flow: FlowConfig, pipe: Pipe | None) -> dict[str, Any]:
 
 def _pdk_yaml(flow: FlowConfig) -> list[Path]:
     try:
-        base = flow.source.parent if flow.source.name else Path.cwd()
-        return [load_pdk(flow.pdk, base).source]
+        return [flow_corner(flow)[0].source]
     except AsicflowError:
         return []
 
