@@ -123,6 +123,9 @@ class PdkCells:
     tie_hi: TieCell = key(doc="cell driving constant 1")
     tie_lo: TieCell = key(doc="cell driving constant 0")
     buffer: BufferCell = key(doc="plain buffer")
+    max_fanout: int = key(
+        16, "data loads per driver before synth adds a buffer tree (the repair layout would do)"
+    )
     dont_use: list[str] = key([], "cells synthesis must never map to (simple globs allowed)")
     # Physical cells: needed by pnr when asicflow builds the SiliconCompiler library itself.
     tap: str = key("", "well-tap cell (pnr)")

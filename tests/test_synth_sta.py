@@ -7,6 +7,7 @@ shared copy beside the project (../shared/pdk/lambdapdk-sky130).
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -250,3 +251,55 @@ def test_yosys_error_fails_the_step(tmp_path: Path) -> None:
     assert "ERROR" in str(err.value)
     assert (tmp_path / "broken" / "synth.failed" / "commands.sh").exists()
     assert not (tmp_path / "broken" / "synth").exists()
+
+
+# A select register read by 96 multiplexer bits: one flip-flop output with 96 data loads.
+FANOUT_V = """
+module fan_top (
+  input  wire clk,
+  input  wire sel_in,
+  input  wire [95:0] a,
+  input  wire [95:0] b,
+  output reg  [95:0] y
+);
+  reg sel;
+  reg [95:0] aq, bq;
+  always @(posedge clk) begin
+    sel <= sel_in;
+    aq <= a;
+    bq <= b;
+    y <= sel ? aq : bq;
+  end
+endmodule
+"""
+
+
+def _data_loads(netlist: str, clock: str = "clk") -> dict[str, int]:
+    """Per net, how many cell pins other than outputs (X, Y, Q) and the clock read it."""
+    counts: dict[str, int] = {}
+    for pin, net in re.findall(r"\.(\w+)\(([^()]*)\)", netlist):
+        if pin in ("X", "Y", "Q", "Q_N", "HI", "LO", "CLK") or net == clock:
+            continue
+        counts[net] = counts.get(net, 0) + 1
+    return counts
+
+
+@pytest.mark.tools
+def test_synth_buffers_high_fanout_nets(tmp_path: Path) -> None:
+    write_rtl(tmp_path, "fan", FANOUT_V, top="fan_top")
+    m = execute(SynthStep(), make_flow("fan"), tmp_path)
+    out = tmp_path / "fan" / "synth"
+    netlist = (out / "netlist.v").read_text()
+    loads = _data_loads(netlist)
+    limit = load_pdk("sky130hd").cells.max_fanout
+    assert max(loads.values()) <= limit, sorted(loads.items(), key=lambda kv: -kv[1])[:3]
+    # 96 loads of the select at 16 per driver: 6 buffers, then one more driving those 6
+    buffers = re.findall(r"sky130_fd_sc_hd__buf_4 (fanout_buf_\d+)", netlist)
+    assert len(buffers) >= 6
+    # the statistics are the buffered netlist's: the buffers are counted
+    stat = json.loads((out / "stat.json").read_text()[(out / "stat.json").read_text().index("{") :])
+    by_type = stat["modules"]["\\fan_top"]["num_cells_by_type"]
+    assert by_type["sky130_fd_sc_hd__buf_4"] >= len(buffers)
+    assert m["design__instance__count__flops"] == 1 + 96 * 3
+    # the clock is left to clock tree synthesis
+    assert not any("fanout" in n for n in re.findall(r"\.CLK\(([^()]*)\)", netlist))

@@ -81,9 +81,13 @@ class DelayModel:
         return out
 
     def cast(self, arrival: float, width: int) -> float:
-        """A rounding/saturating cast of a ``width``-bit sum ready at ``arrival``: an
-        increment rippling over the width, then the saturation select."""
-        return arrival + 2 * self.sum_ns + self.carry_ns * width
+        """A rounding/saturating cast of a ``width``-bit sum whose last bit is ready at
+        ``arrival``: the rounding increment ripples right behind the sum's own carry (a sum's
+        bits arrive low bits first), so only its last bit and the saturation select remain
+        (``width`` kept for models where they differ; registered sums measured with and
+        without the cast differ by 0.4-0.6 ns on sky130hd tt)."""
+        del width
+        return arrival + 2 * self.sum_ns
 
     def budget(self, period_ns: float) -> float:
         """The modelled logic that fits one stage of a ``period_ns`` clock."""

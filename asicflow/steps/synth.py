@@ -2,7 +2,9 @@
 
 The result does not depend on the clock period (ABC maps for area, no ``-D``), so changing
 the clock reruns only ``sta``. The netlist is written without the ``signed`` keyword, which
-means nothing in a gate netlist and which OpenSTA's Verilog reader rejects.
+means nothing in a gate netlist and which OpenSTA's Verilog reader rejects. Nets read by more
+than the PDK's ``cells.max_fanout`` data inputs then get buffer trees (:mod:`asicflow.fanout`,
+what layout's repair would add), and ``stat.ys`` counts the buffered netlist.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any
 
 from asicflow.config import FlowConfig
 from asicflow.errors import AsicflowError, ToolFailed
+from asicflow.fanout import buffer_fanout, liberty_pins
 from asicflow.liberty import liberty_cache, plain_liberty, sequential_cells
 from asicflow.pdk import Pdk, PdkCells, pdk_deps, resolve_pdk
 from asicflow.pyosys_run import quote
@@ -72,6 +75,33 @@ def synth_script(top: str, rtl: str, liberty: Path, cells: PdkCells, abc: str = 
             f"tee -q -o stat.txt stat -liberty {lib}",
             f"tee -q -o stat.json stat -json -liberty {lib}",
             "write_verilog -noattr -noexpr netlist.v",
+            "",
+        ]
+    )
+
+
+def buffer_netlist(folder: Path, liberty: Path, cells: PdkCells) -> int:
+    """Buffer trees on ``folder/netlist.v``'s high fan-out nets (:mod:`asicflow.fanout`)."""
+    buf = cells.buffer
+    return buffer_fanout(
+        folder / "netlist.v",
+        liberty_pins(liberty),
+        (buf.cell, buf.input, buf.output),
+        cells.max_fanout,
+    )
+
+
+def stat_script(top: str, liberty: Path) -> str:
+    """Statistics of the buffered netlist (the same reports as the synth script's)."""
+    lib = quote(liberty)
+    return "\n".join(
+        [
+            "# Written by asicflow's synth step: statistics after fan-out buffering",
+            f"read_liberty -lib {lib}",
+            "read_verilog netlist.v",
+            f"hierarchy -check -top {top}",
+            f"tee -q -o stat.txt stat -liberty {lib}",
+            f"tee -q -o stat.json stat -json -liberty {lib}",
             "",
         ]
     )
@@ -134,6 +164,11 @@ def synthesize(ctx: StepContext, pdk: Pdk, rtl: Path, top: str, folder: Path) ->
     (folder / "synth.ys").write_text(script)
     ctx.run([sys.executable, "-m", "asicflow.pyosys_run", "synth.ys"], cwd=folder, tool="yosys")
     strip_signed(folder / "netlist.v")
+    buffers = buffer_netlist(folder, lib, pdk.config.cells)
+    if buffers:
+        ctx.note(f"fan-out: {buffers} buffers added (at most {pdk.config.cells.max_fanout} loads)")
+        (folder / "stat.ys").write_text(stat_script(top, lib))
+        ctx.run([sys.executable, "-m", "asicflow.pyosys_run", "stat.ys"], cwd=folder, tool="yosys")
     creator, stat = read_stat(folder / "stat.json", top)
     ctx.versions["yosys"] = creator
     by_type: dict[str, int] = stat.get("num_cells_by_type", {})
