@@ -69,10 +69,13 @@ def test_cuts_keep_every_stage_within_budget(seed: int) -> None:
 def test_stages_span_layers_with_a_wide_budget() -> None:
     graph = random_mlp([16, 12, 8, 5], seed=4)
     per_layer = generate(graph, "layers")
-    one = generate(graph, "one", pipe=Pipe(budget_ns=1000.0, model=MODEL))
+    one = generate(graph, "one", pipe=Pipe(budget_ns=1000.0, model=MODEL, across_layers=True))
     assert per_layer.info["latency_cycles"] == 4  # input register + one per layer
     assert one.info["latency_cycles"] == 2  # input and output registers only
     assert one.info["flops"] < per_layer.info["flops"]
+    # the flows' default: every layer's outputs registered, whatever the budget
+    wide = generate(graph, "wide", pipe=Pipe(budget_ns=1000.0, model=MODEL))
+    assert wide.info["latency_cycles"] == 4
 
 
 def test_tight_budget_adds_stages() -> None:
@@ -96,7 +99,9 @@ def test_explicit_stages_per_layer(stages: int) -> None:
 def test_pipelined_cosim_bit_exact(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Cuts inside layers and stages spanning a layer boundary, in one design."""
     monkeypatch.setattr(
-        asicflow.steps.rtl, "pipeline", lambda flow: Pipe(budget_ns=4.0, model=MODEL)
+        asicflow.steps.rtl,
+        "pipeline",
+        lambda flow: Pipe(budget_ns=4.0, model=MODEL, across_layers=True),
     )
     graph = random_mlp([16, 12, 5], seed=4, in_type=FixedType(6, 2, True, "RND_CONV", "SAT"))
     flow = prepare(tmp_path, graph, "piped", 300, pipeline="auto")

@@ -137,7 +137,8 @@ class SynthStep(Step):
     doc = "Yosys synthesis to the PDK's standard cells (area, cell counts)"
 
     def deps(self, flow: FlowConfig) -> list[Path]:
-        return pdk_deps(flow)
+        """The PDK's files, and the fan-out buffering's source (a change to it rebuilds)."""
+        return [*pdk_deps(flow), Path(__file__).resolve().parent.parent / "fanout.py"]
 
     def run(self, ctx: StepContext) -> dict[str, Any]:
         pdk = resolve_pdk(ctx.flow)
