@@ -47,11 +47,3 @@ STEPS: list[Step] = [
 ]
 BY_NAME: dict[str, Step] = {s.name: s for s in STEPS}
 
-
-def upstream(name: str) -> list[Step]:
-    """``name`` and every step it needs, directly or not, in flow order."""
-    wanted = {name}
-    for step in reversed(STEPS):
-        if step.name in wanted:
-            wanted.update(n.split("/")[0] for n in step.needs)
-    return [s for s in STEPS if s.name in wanted]

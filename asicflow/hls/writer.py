@@ -220,7 +220,9 @@ def _rows(values: IntArray, t: FixedType, per_row: int) -> list[str]:
 
 
 def _int_rows(values: list[int], per_row: int = 16) -> list[str]:
-    return [", ".join(str(v) for v in values[i : i + per_row]) for i in range(0, len(values), 16)]
+    return [
+        ", ".join(str(v) for v in values[i : i + per_row]) for i in range(0, len(values), per_row)
+    ]
 
 
 class _View:

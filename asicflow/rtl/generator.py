@@ -113,11 +113,6 @@ def plan(graph: Graph) -> Plan:
     return out
 
 
-def stages(graph: Graph) -> list[list[Layer]]:
-    """Layers after the input grouped into registered pipeline stages."""
-    return plan(graph).groups
-
-
 class _Builder:
     def __init__(
         self,

@@ -100,7 +100,7 @@ class GoldenStep(Step):
         metrics["golden__float_agreement"] = agree
         metrics["golden__float_max_abs_error"] = max_err
         metrics["golden__float_rms_error"] = rms
-        print(metrics["golden__reference"])
+        ctx.note(str(metrics["golden__reference"]))
         least = ctx.flow.ptq.min_agreement
         if agree < least:
             raise CheckFailed(
