@@ -18,7 +18,6 @@ import argparse
 import dataclasses
 import functools
 import json
-import math
 import re
 import subprocess
 import sys
@@ -113,11 +112,8 @@ class Sample:
     measured_ns: float
 
 
-def design(
-    kind: str, width: int, n: int, outs: int, model: DelayModel, budget: float = math.inf
-) -> tuple[str, float]:
-    """Verilog of one calibration design (module ``cal``) and the model's delay of it (with a
-    stage ``budget``: pipelined by the generator's pipeliner, the model's worst stage)."""
+def design(kind: str, width: int, n: int, outs: int, model: DelayModel) -> tuple[str, float]:
+    """Verilog of one calibration design (module ``cal``, one stage) and the model's delay."""
     m = Module("cal")
     clk = m.port("input", "clk", 1)
     m.ref(clk)
@@ -126,7 +122,7 @@ def design(
     regs = [f"{q} <= {m.ref(xin)};"]
     lo, hi = -(1 << (width - 1)), (1 << (width - 1)) - 1
     xs = [Node(Sig(q, i * width, width, True, lo, hi), 0, 0.0) for i in range(n)]
-    pipe = Pipe(budget_ns=budget, model=model)
+    pipe = Pipe(model=model)
     pipe.regs = regs
     g = Graph(m, "s", pipe)
     results: list[Sig] = []
@@ -142,23 +138,18 @@ def design(
     elif kind == "sums":  # a layer's sums, registered as they are (no cast)
         sol, biases = _layer(n, outs)
         nodes = emit_cmvm(g, sol, xs, biases, 0, None)
-        last = max(n.stage for n in nodes)
-        results = [g.at(node, last) for node in nodes]
-        t = max(node.t if node.stage == last else 0.0 for node in nodes)
+        results = [node.sig for node in nodes]
+        t = max(node.t for node in nodes)
     else:
         sol, biases = _layer(n, outs)
         nodes = emit_cmvm(g, sol, xs, biases, 0, None)
-        # the casts in the last stage, one more stage when one does not fit (as a layer does)
-        last = max(n.stage for n in nodes)
-        if any(n.stage == last and model.cast(n.t, n.sig.width) > budget for n in nodes):
-            last += 1
         t = 0.0
         for j, node in enumerate(nodes):
-            sig = g.at(node, last)
+            sig = node.sig
             mid = FixedType(max(sig.width - 2, 4), sig.width - 4, True, "RND", "SAT")
             y = relu(m, f"r{j}", cast(m, sig, 4, mid, f"c{j}"))
             results.append(cast(m, y, mid.frac, FixedType(6, 2, False, "TRN", "SAT"), f"o{j}"))
-            t = max(t, model.cast(node.t if node.stage == last else 0.0, node.sig.width))
+            t = max(t, model.cast(node.t, node.sig.width))
     g.flush()
     total = sum(r.width for r in results)
     m.port("output", "y", total, reg=True)
@@ -166,8 +157,6 @@ def design(
     regs.append(f"y <= {{{packed}}};")
     m.seq = ["always @(posedge clk) begin", *[f"    {r}" for r in regs], "end"]
     m.unused_sink()
-    if budget < math.inf:  # the latest arrival in any stage (the casts included above)
-        t = max(t, pipe.worst_ns)
     return m.text(), t
 
 
