@@ -46,4 +46,3 @@ STEPS: list[Step] = [
     ReportStep(),
 ]
 BY_NAME: dict[str, Step] = {s.name: s for s in STEPS}
-
