@@ -93,8 +93,9 @@ class RtlConfig:
     pipeline: str | int = key(
         "auto",
         "pipeline registers of the native RTL: 'auto' = as few stages as meet clock_period_ns "
-        "on the corner (the PDK's calibrated adder delay model; stages may span layers), "
-        "'layer' = one stage per layer, or N = N stages in every constant-weight Dense/Conv",
+        "on the corner (the PDK's calibrated adder delay model; every layer's outputs "
+        "registered), 'layer' = one stage per layer, or N = N stages in every constant-weight "
+        "Dense/Conv",
     )
 
 
@@ -117,7 +118,8 @@ class SynthConfig:
     abc: str = key(
         "fast",
         "ABC mapping script: 'fast' = Yosys's default without SAT sweeping "
-        "(&fraig -x, scorr, dretime), minutes faster on arithmetic-heavy "
+        "(&fraig -x, scorr, dretime), mapped with map -a (faster carry chains "
+        "than &nf at the same area), minutes faster on arithmetic-heavy "
         "networks; 'full' = Yosys's default script",
         choices=("fast", "full"),
     )

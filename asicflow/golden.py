@@ -1,7 +1,7 @@
 """The golden model: bit-accurate numpy execution of the IR on raw integers.
 
-Every kind's rule is the contract of ``.agents/IR_CONTRACT.md``; the C++ and the Verilog
-must match it bit for bit. A convolution is the Dense rule applied to each output position's
+Every kind's rule here is the contract of the IR: the C++ and the Verilog must match it bit
+for bit. A convolution is the Dense rule applied to each output position's
 window (an im2col gather in which padded taps read a zero that contributes nothing).
 """
 

@@ -7,8 +7,8 @@ cannot drift apart. A graph is saved as ``graph.json`` (structure and types) plu
 Tensors are flat everywhere: a layer's ``shape`` (channels last, no batch axis; ``()`` means
 ``(size,)``) only says how its ``size`` values are arranged, element index = C order of the
 shape. ``inputs`` names the producer layers (empty: the layer just before it in
-``graph.layers``, which is in topological order). The semantics of every kind are in
-``.agents/IR_CONTRACT.md`` and executed by :mod:`asicflow.golden`.
+``graph.layers``, which is in topological order). The semantics of every kind are defined
+by its rule in :mod:`asicflow.golden` (the contract the C++ and the Verilog are checked against).
 """
 
 from __future__ import annotations

@@ -70,6 +70,17 @@ class DelayModelConfig:
     )
     csa_ns: float = key(0.0, "one carry-save level of a merged multi-operand sum", unit="ns")
     derate: float = key(1.0, "measured / modelled worst stage of pipelined calibration layers")
+    voter_ns: float = key(
+        0.0,
+        "what TMR insertion (a majority voter after every register) adds to a stage, measured",
+        unit="ns",
+    )
+    cast_ns: float = key(
+        0.0,
+        "a layer's cast and activation beyond the model's two sum delays, measured on the "
+        "calibration networks",
+        unit="ns",
+    )
 
     @property
     def calibrated(self) -> bool:

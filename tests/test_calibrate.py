@@ -51,3 +51,49 @@ def test_fit_recovers_a_known_model() -> None:
     for s in samples:
         assert predict(got, s) == pytest.approx(s.measured_ns, rel=0.05), s
     assert got.margin_ns <= 0.2
+
+
+def test_network_correction_goes_to_the_cast_first(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The calibration networks' first correction is the cast's cost (their over-long stages
+    end in a layer's cast), the next ones the derate; the first trial that meets 10 ns wins."""
+    import asicflow.rtl.calibrate as calibrate
+
+    model = DelayModel(sum_ns=0.5, carry_ns=0.2, register_ns=0.3, csa_ns=0.6)
+    seen: list[DelayModel] = []
+    worst = iter([10.6, 10.6, 10.6, 10.2, 10.2, 10.2, 9.7, 9.7, 9.7])
+
+    def network(index: int, trial: DelayModel, budget: float) -> tuple[str, float]:
+        seen.append(trial)
+        return "", 7.0
+
+    monkeypatch.setattr(calibrate, "network_design", network)
+    monkeypatch.setattr(calibrate, "measure", lambda *a, **k: next(worst))
+    got = calibrate.networks(model, tmp_path, tmp_path / "lib", "sky130hd")
+    # the model's underestimate of the worst network: 10.6 measured, 7.0 + 0.3 modelled
+    assert seen[3].cast_ns == pytest.approx(3.3) and seen[3].derate == 1.0
+    assert seen[6].cast_ns == pytest.approx(3.3) and seen[6].derate > 1.0
+    assert got == seen[6]
+
+
+def test_network_spare_goes_back_from_the_margin(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Networks that meet 10 ns with time to spare get it back from the margin, until a
+    round misses: the last trial that met is the result."""
+    import asicflow.rtl.calibrate as calibrate
+
+    model = DelayModel(sum_ns=0.5, carry_ns=0.2, register_ns=0.3, margin_ns=2.0, cast_ns=1.0)
+    seen: list[DelayModel] = []
+    worst = iter([9.0, 8.8, 8.5, 10.1, 9.5, 9.2])
+
+    def network(index: int, trial: DelayModel, budget: float) -> tuple[str, float]:
+        seen.append(trial)
+        return "", 7.0
+
+    monkeypatch.setattr(calibrate, "network_design", network)
+    monkeypatch.setattr(calibrate, "measure", lambda *a, **k: next(worst))
+    got = calibrate.networks(model, tmp_path, tmp_path / "lib", "sky130hd")
+    assert seen[3].margin_ns == pytest.approx(2.0 - 0.9)  # 9.9 - 9.0 spare
+    assert got == model and len(seen) == 6

@@ -1,16 +1,27 @@
 """The timing-driven pipeliner (asicflow.rtl.adders): the bit-level delay model, stage cuts on
 random constant matrices within the budget, stages across layer boundaries, N stages per
-layer, and a pipelined design bit exact in co-simulation at the latency rtl.json states."""
+layer, and pipelined designs (constant weights, and weights as ports: multipliers) bit exact
+in co-simulation at the latency rtl.json states."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 from graphs import random_mlp
-from test_rtl_cosim import assert_cosim_clean, prepare, rtl_and_cosim
+from test_rtl_cosim import (
+    Case,
+    assert_clean,
+    assert_cosim_clean,
+    ports_mlp,
+    prepare,
+    reweighted,
+    rtl_and_cosim,
+    run_suite,
+)
 
 import asicflow.steps.rtl
 from asicflow.fixed import FixedType
@@ -31,6 +42,29 @@ def test_ripple_model_by_hand() -> None:
     # a late operand bit dominates its own sum bit and the carries after it
     assert m.add([0.0, 3.0, 0.0], [0.0, 0.0, 0.0]) == [1.0, 4.0, 4.25]
     assert DelayModel(register_ns=0.5, margin_ns=0.25).budget(10.0) == 9.25
+    # a TMR design: every stage starts behind a majority voter
+    tmr = DelayModel(register_ns=0.5, margin_ns=0.25, voter_ns=1.0)
+    assert tmr.budget(10.0) == 9.25 and tmr.budget(10.0, voters=True) == 8.25
+
+
+def test_tmr_flows_pipeline_for_their_voters() -> None:
+    """options.tmr is part of the pipelined RTL's configuration: a TMR flow gets the
+    corner's voter delay off every stage (and changing the option reruns rtl and i2c)."""
+    from designs import make_flow
+
+    from asicflow.config import OptionsConfig
+    from asicflow.rtl.budget import pipeline, pipeline_reads
+    from asicflow.steps.i2c import I2cStep
+    from asicflow.steps.rtl import RtlStep
+
+    plain = make_flow("plain")
+    tmr = make_flow("tmr", options=OptionsConfig(tmr=True))
+    p, t = pipeline(plain), pipeline(tmr)
+    assert p is not None and t is not None and p.model.voter_ns > 0
+    assert t.budget_ns == pytest.approx(p.budget_ns - p.model.voter_ns)
+    assert "options.tmr" in pipeline_reads(plain)
+    for step in (RtlStep(), I2cStep()):
+        assert "options.tmr" in step.reads_for(plain)
 
 
 def _graph_delays(budget: float, seed: int) -> tuple[list[Node], int, int]:
@@ -111,3 +145,18 @@ def test_pipelined_cosim_bit_exact(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     assert info["pipeline_flops"] > 0 and "_s1 <=" in text
     assert "relu0_y_q <=" not in text and "relu0_q <=" not in text  # dense1 goes on in its stage
     assert_cosim_clean(metrics, 300, info["latency_cycles"], "verilator")
+
+
+@pytest.mark.tools
+def test_pipelined_port_weights_cosim_bit_exact(tmp_path: Path) -> None:
+    """Weights as ports (the I2C-loaded designs' multipliers) under a clock budget: the
+    products and sums are cut into stages (more latency than one stage per layer), every
+    stage within the budget, and the design is bit exact with two weight sets."""
+    g = ports_mlp()
+    flat = generate(g, "ports_flat", weights="ports")
+    pipe = Pipe(budget_ns=4.0, model=dataclasses.replace(MODEL, csa_ns=0.4))
+    piped = generate(g, "ports_piped", weights="ports", pipe=pipe)
+    assert piped.info["latency_cycles"] > flat.info["latency_cycles"]
+    assert piped.info["multipliers"] == flat.info["multipliers"]
+    assert pipe.registers > 0 and pipe.worst_ns <= 4.0
+    assert_clean(run_suite(tmp_path, [Case("ports_piped", piped, [g, reweighted(g, 3)])]))

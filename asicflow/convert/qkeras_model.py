@@ -779,8 +779,6 @@ class _Walker:
         return lay.name
 
     def do_batchnorm(self, layer: Any, srcs: list[str], where: str, last: bool) -> str:
-        import tensorflow as tf
-
         prev = self.ir(srcs[0])
         cfg = layer.get_config()
         axis = cfg["axis"]
@@ -807,7 +805,6 @@ class _Walker:
             ) from None
         s_raw = np.round(scale * 2.0**fs).astype(np.int64)
         t_raw = np.round(offset * 2.0**ft).astype(np.int64)
-        del tf
         folded = self._fold(layer, prev, s_raw, fs, t_raw, ft) if _pow2(scale) else None
         if folded is not None:
             return self._exact_in_float32(folded, where)

@@ -39,7 +39,9 @@ class DelayModel:
     many adders drives their load: its bits are later by ``fanout_ns`` per doubling of its
     readers. ``register_ns`` is a stage's flip-flop overhead (clock to output plus setup),
     taken off the clock period; ``margin_ns`` the calibration's worst underestimate;
-    ``derate`` the measured over the modelled worst stage of pipelined layers.
+    ``derate`` the measured over the modelled worst stage of pipelined layers; ``cast_ns``
+    the extra cost of a layer's cast and activation measured on pipelined networks;
+    ``voter_ns`` what TMR insertion adds to a stage (its majority voters), measured.
     """
 
     sum_ns: float = 0.0
@@ -49,6 +51,8 @@ class DelayModel:
     fanout_ns: float = 0.0  # a signal read by n adders: log2(n) * fanout_ns later (its load)
     csa_ns: float = 0.0  # one carry-save (3:2) level of a merged sum
     derate: float = 1.0  # measured / predicted worst stage of pipelined calibration designs
+    cast_ns: float = 0.0  # a layer's cast + activation beyond 2 * sum_ns (calibration networks)
+    voter_ns: float = 0.0  # a TMR design's majority voter after every register (options.tmr)
 
     def merge(self, a: Sequence[float | None], b: Sequence[float | None]) -> list[float | None]:
         """Arrival of each bit of ``a + b`` kept in carry-save form (no carry propagation:
@@ -85,13 +89,18 @@ class DelayModel:
         ``arrival``: the rounding increment ripples right behind the sum's own carry (a sum's
         bits arrive low bits first), so only its last bit and the saturation select remain
         (``width`` kept for models where they differ; registered sums measured with and
-        without the cast differ by 0.4-0.6 ns on sky130hd tt)."""
+        without the cast differ by 0.4-0.6 ns on sky130hd tt), plus ``cast_ns``: what the
+        calibration networks measured beyond that where a stage ends in a layer's cast and
+        activation (2-3 ns on sky130hd tt, where the sum's bits arrive together from a
+        pipeline register)."""
         del width
-        return arrival + 2 * self.sum_ns
+        return arrival + 2 * self.sum_ns + self.cast_ns
 
-    def budget(self, period_ns: float) -> float:
-        """The modelled logic that fits one stage of a ``period_ns`` clock."""
-        return (period_ns - self.register_ns - self.margin_ns) / max(self.derate, 1.0)
+    def budget(self, period_ns: float, voters: bool = False) -> float:
+        """The modelled logic that fits one stage of a ``period_ns`` clock (``voters``: a
+        TMR design, each stage starting behind a majority voter)."""
+        voter = self.voter_ns if voters else 0.0
+        return (period_ns - self.register_ns - voter - self.margin_ns) / max(self.derate, 1.0)
 
 
 @dataclass

@@ -56,8 +56,69 @@ def cast(m: Module, x: Sig, src_frac: int, dst: FixedType, name: str) -> Sig:
     if x.const is not None or x.lo == x.hi:
         v = int(fixed_cast(np.array([x.lo], np.int64), src_frac, dst)[0])
         return const_sig(v)
+    fused = round_saturate(m, x, src_frac - dst.frac, dst, name)
+    if fused is not None:
+        return fused
     q = shift_round(m, x, src_frac - dst.frac, dst.rounding, name)
     return overflow(m, q, dst, name)
+
+
+def round_saturate(m: Module, x: Sig, shift: int, dst: FixedType, name: str) -> Sig | None:
+    """A rounding (``shift`` > 0) and saturating cast with the saturation decided from the
+    floor, beside the rounding increment instead of after it (None: not such a cast).
+
+    With ``q = floor + up`` (``up`` the rounding carry, 0 or 1): ``q > hi`` exactly when
+    ``floor > hi - up`` and ``q < lo`` when ``floor < lo - up``, comparisons of the floor with
+    constants, selected by ``up``; the value kept when neither holds is ``floor + up`` in
+    ``dst.width`` bits (exact: it is in range then). So the increment is only as wide as
+    the destination and no comparison waits for it.
+    """
+    if shift <= 0 or dst.overflow not in ("SAT", "SAT_ZERO", "SAT_SYM"):
+        return None
+    if x.width <= shift:
+        return None  # the integer part is a constant: shift_round's own path
+    lo, hi = dst.raw_min, dst.raw_max
+    if dst.overflow == "SAT_SYM" and dst.signed:
+        lo = -hi
+    flo, fhi = x.lo >> shift, x.hi >> shift
+    if flo == fhi or (flo >= lo and fhi + 1 <= hi):
+        return None  # a constant floor, or nothing to saturate
+    up = _round_up(m, x, shift, dst.rounding)
+    if isinstance(up, bool):
+        return None  # no rounding carry (TRN) or a constant one: nothing to overlap
+    floor = x.bits(shift, x.width - shift, x.signed, flo, fhi)
+    cw = max(floor.width, dst.width) + 1
+    wide = f"$signed({m.fit(floor, cw)})"
+
+    def when(k_up: int, k_down: int, op: str) -> str:
+        return (
+            f"({up} ? ({wide} {op} {literal(k_up, cw, True)}) : "
+            f"({wide} {op} {literal(k_down, cw, True)}))"
+        )
+
+    over = when(hi - 1, hi, ">") if fhi + 1 > hi else ""
+    under = when(lo - 1, lo, "<") if flo < lo else ""
+    inc = up if dst.width == 1 else f"{{{dst.width - 1}'b0, {up}}}"
+    keep = m.assign(
+        f"{name}_rnd",
+        dst.raw_min,
+        dst.raw_max,
+        f"{m.fit(floor, dst.width)} + {inc}",
+        width=dst.width,
+        signed=dst.signed,
+    )
+    expr = m.ref(keep)
+    if dst.overflow == "SAT_ZERO":
+        cond = " | ".join(c for c in (over, under) if c)
+        expr = f"{cond} ? {literal(0, dst.width)} : {expr}"
+        rlo, rhi = min(max(flo, lo), 0), max(min(fhi + 1, hi), 0)
+    else:
+        if under:
+            expr = f"{under} ? {literal(lo, dst.width)} : {expr}"
+        if over:
+            expr = f"{over} ? {literal(hi, dst.width)} : {expr}"
+        rlo, rhi = max(flo, lo), min(fhi + 1, hi)
+    return m.assign(name, rlo, rhi, expr, width=dst.width, signed=dst.signed)
 
 
 def shift_round(m: Module, x: Sig, shift: int, rounding: str, name: str) -> Sig:

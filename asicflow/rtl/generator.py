@@ -30,6 +30,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from asicflow.errors import UnsupportedModel
 from asicflow.fixed import FixedType
 from asicflow.ir import (
     Activation,
@@ -200,7 +201,7 @@ class _Builder:
             return lg.add(lay, [v.elems for v in ins], [p.out_type for p in prods])
         if isinstance(lay, Concat):
             return lg.concat(lay, [v.elems for v in ins], prods)
-        raise TypeError(f"no RTL rule for layer '{lay.name}' of kind {lay.kind!r}")
+        raise UnsupportedModel(f"no RTL rule for layer '{lay.name}' of kind {lay.kind!r}")
 
     def inputs(self, vals: dict[str, Val], lay: Layer) -> tuple[list[Val], list[Layer], int]:
         """The producers' values, aligned to the latest of them (delay registers)."""
@@ -279,7 +280,7 @@ def generate(graph: Graph, top: str, weights: str = "const", pipe: Pipe | None =
     top = identifier(top)
     inp = graph.input
     if not isinstance(inp, Input):
-        raise TypeError("the graph must start with an Input layer")
+        raise UnsupportedModel("the graph must start with an Input layer")
     for lay in graph.layers[1:]:
         if isinstance(lay, Input):
             raise TypeError(f"layer '{lay.name}': only one Input layer is supported")

@@ -29,7 +29,7 @@ from asicflow.ir import (
     ScaleShift,
     Steps,
 )
-from asicflow.rtl.adders import Graph, Node, Pipe, emit_cmvm
+from asicflow.rtl.adders import DelayModel, Graph, Node, Pipe, _loaded, emit_cmvm, sum_tree
 from asicflow.rtl.arith import Term, add, at_least, maximum, multiply, product, relu
 from asicflow.rtl.cast import cast
 from asicflow.rtl.cmvm import Cmvm, solve
@@ -115,6 +115,8 @@ class LayerLogic:
                     cast(m, total, acc.frac, out_type, f"{name}_{j}")
                     for j, total in enumerate(totals)
                 ]
+        if exact and self.pipe.budget_ns < math.inf and not self.pipe.per_layer:
+            return self.piped_dots(name, rows, biases, fb, shift, acc_wrap, out_type, wrap)
         block: list[str] = []
         prods: dict[tuple[Sig, Weight], Sig] = {}
 
@@ -231,6 +233,77 @@ class LayerLogic:
         )
         self.pipe.worst_ns = max(self.pipe.worst_ns, self.t_out)
         return totals
+
+    def piped_dots(
+        self,
+        name: str,
+        rows: list[list[tuple[Sig, Weight]]],
+        biases: Sequence[Weight],
+        fb: int,
+        shift: int,
+        acc_wrap: FixedType,
+        out_type: FixedType,
+        wrap: bool,
+    ) -> list[Sig]:
+        """Port weights (or port biases), exact accumulator, clock-budgeted pipeline: each
+        product ``x * w`` is a carry-save value (:func:`product_node`) summed with the row's
+        other terms by the pipeliner's adder tree (:func:`~asicflow.rtl.adders.sum_tree`),
+        which registers the products, partial sums or sums where a stage's budget ends."""
+        m = self.m
+        model = self.pipe.model
+        block: list[str] = []
+        inputs: dict[Sig, Node] = {}
+        rows_terms: list[tuple[int, list[tuple[int, Node, int]]]] = []
+        readers: dict[Sig, int] = {}
+        for row in rows:
+            for x, w in row:
+                if x.lo != x.hi and isinstance(w, int) and w:
+                    readers[x] = readers.get(x, 0) + len(csd(w))
+        for j, row in enumerate(rows):
+            terms: list[tuple[int, Node, int]] = []
+            b = biases[j]
+            bias = 0
+            if isinstance(b, int):
+                bias = int(fixed_cast(np.array([b]), fb, acc_wrap)[0])
+            else:
+                bc = cast(m, b, fb, acc_wrap, f"{name}_b{j}")
+                if bc.const is not None or bc.lo == bc.hi:
+                    bias = bc.lo
+                else:
+                    terms.append((1, Node(bc, 0, 0.0), 0))
+            for k, (x, w) in enumerate(row):
+                if isinstance(w, int):
+                    if w == 0:
+                        continue
+                    if x.lo == x.hi:  # a constant input
+                        bias += (x.lo * w) << shift
+                        continue
+                    if x not in inputs:
+                        inputs[x] = _loaded(Node(x, 0, 0.0), model.load(readers[x]))
+                    terms += [(d, inputs[x], e + shift) for e, d in csd(w)]
+                    continue
+                p = multiply(m, f"{name}_p{j}_{k}", x, w, block)
+                if p.const is not None or p.lo == p.hi:
+                    bias += p.lo << shift
+                    continue
+                terms.append((1, product_node(p, x, w, model), shift))
+            rows_terms.append((bias, terms))
+        m.comb(block)
+        g = Graph(m, f"{name}_a", self.pipe)
+        target = acc_wrap if wrap else None
+        nodes = [sum_tree(g, terms, bias, target) for bias, terms in rows_terms]
+        width = acc_wrap.width
+        last = max([n.stage for n in nodes] + [0])
+        if any(n.stage == last and model.cast(n.t, width) > g.budget for n in nodes):
+            last += 1
+        totals = [g.at(n, last) for n in nodes]
+        g.flush()
+        self.stages += last
+        self.t_out = max(
+            [model.cast(n.t if n.stage == last else 0.0, width) for n in nodes] + [0.0]
+        )
+        self.pipe.worst_ns = max(self.pipe.worst_ns, self.t_out)
+        return [cast(m, t, acc_wrap.frac, out_type, f"{name}_{j}") for j, t in enumerate(totals)]
 
     def _layer_budget(
         self, emit: Callable[[Graph], tuple[dict[int, Node], int]], stages: int
@@ -425,3 +498,19 @@ def _tree_max(m: Module, name: str, vals: list[Sig]) -> Sig:
         vals = nxt
         level += 1
     return vals[0]
+
+
+def product_node(p: Sig, x: Sig, w: Sig, model: DelayModel) -> Node:
+    """The product ``p = x * w`` of two variable values as the pipeliner sees it: Yosys
+    builds its partial products (one AND gate each) and reduces them with a carry-save tree
+    of ``levels`` 3:2 levels (Dadda: 3 rows in 1 level, 4 in 2, 6 in 3, 9 in 4, ...), which
+    the sum reading it continues (a product has one reader)."""
+    rows = min(range_width(x.lo, x.hi)[0], range_width(w.lo, w.hi)[0])
+    levels, height = 0, 2
+    while height < rows:
+        height, levels = height * 3 // 2, levels + 1
+    t = model.sum_ns + levels * model.csa_ns
+    red: tuple[float | None, ...] = (t,) * p.width
+    arr = tuple(model.add(red, red))
+    done = max([v for v in arr if v is not None] + [t])
+    return Node(p, 0, done, arr=arr, csa=red, single=True)

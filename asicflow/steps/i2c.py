@@ -25,6 +25,7 @@ from asicflow.i2c.regmap import RegisterMap
 from asicflow.i2c.wrapper import I2C_PORTS, TARGET_V, wrapper_verilog
 from asicflow.ir import param_arrays
 from asicflow.rtl import VERILOG_FILE, generate
+from asicflow.rtl.budget import describe, pipeline, pipeline_reads
 from asicflow.steps.base import REUSE_KEYS, Step, StepContext, write_json
 from asicflow.steps.rtl import LINT_FLAGS, RTL_JSON, RtlStep
 from asicflow.steps.rtl import _lint as lint
@@ -50,6 +51,9 @@ class I2cStep(Step):
     )
     doc: ClassVar[str] = "I2C weight-loading wrapper: register file + I2C target (options)"
 
+    def reads_for(self, flow: FlowConfig) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(self.reads + pipeline_reads(flow)))
+
     def deps(self, flow: FlowConfig) -> list[Path]:
         deps = [*RtlStep().deps(flow), TARGET_V, *sorted(TARGET_V.parent.glob("*.py"))]
         if flow.i2c.reload_model is not None:
@@ -61,7 +65,8 @@ class I2cStep(Step):
         # convert sized the arithmetic for any weights of their types (options.i2c_weights)
         graph = ctx.graph()
         top, net_top = flow.name, f"{flow.name}_net"
-        design = generate(graph, net_top, weights="ports")
+        pipe = pipeline(flow)  # rtl.pipeline: the multipliers and sums cut for the clock
+        design = generate(graph, net_top, weights="ports", pipe=pipe)
         # Checked before anything is written: a bad map leaves no files behind.
         regmap = RegisterMap.from_rtl(design.info, flow.i2c.address, flow.i2c.max_weight_bits)
 
@@ -73,7 +78,9 @@ class I2cStep(Step):
         (ctx.dir / "regmap.md").write_text(regmap.table())
         arrays = {f"{pa.layer}.{pa.name}": pa.values for pa in param_arrays(graph)}
         n_writes = write_program(regmap, arrays, flow.i2c.write_chunk, ctx.dir)
-        write_json(ctx.dir / RTL_JSON, _info(design.info, top, net_top, regmap))
+        info = _info(design.info, top, net_top, regmap)
+        describe(flow, pipe, info)
+        write_json(ctx.dir / RTL_JSON, info)
 
         rc, diags = lint(ctx, LINT_FLAGS, top)
         if rc != 0 or diags:

@@ -7,20 +7,19 @@ Any ``verilator --lint-only -Wall`` warning fails the step.
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from asicflow.config import FlowConfig
-from asicflow.errors import AsicflowError, CheckFailed
+from asicflow.errors import CheckFailed
 from asicflow.hls import kernel_headers, templates, write_project
 from asicflow.hlstools import SRC_DIR, ToolRtl
 from asicflow.ir import Graph
-from asicflow.pdk import corner_delay_model, flow_corner, pdk_deps
+from asicflow.pdk import pdk_deps
 from asicflow.rtl import VERILOG_FILE, generate
-from asicflow.rtl.adders import DelayModel, Pipe
+from asicflow.rtl.budget import describe, pipeline, pipeline_deps, pipeline_reads
 from asicflow.rtl.tools import find_verilator, tool_path, verilator_version
 from asicflow.steps.base import REUSE_KEYS, Step, StepContext, write_json
 
@@ -34,6 +33,7 @@ _SOURCES = (
     "adders.py",
     "cmvm.py",
     "cast.py",
+    "budget.py",
     "csd.py",
     "verilog.py",
 )
@@ -59,9 +59,6 @@ TOOL_TEMPLATES = Path(__file__).resolve().parent.parent / "templates" / "catapul
 class RtlStep(Step):
     name = "rtl"
     reads = ("name", "rtl.generator", "rtl.weights", "rtl.pipeline", *REUSE_KEYS)
-    # rtl.pipeline other than 'layer' reads the corner's delay model; 'auto' places the
-    # registers for the clock (and gives the latency in ns)
-    PIPELINE_READS = ("pdk", "corner")
     needs = ("convert/graph.json", "convert/weights.npz")
     outputs = (VERILOG_FILE, RTL_JSON)
     doc = (
@@ -77,8 +74,8 @@ class RtlStep(Step):
             deps += [*kernel_headers(), *templates(), *sorted(TOOL_TEMPLATES.glob("*.j2"))]
         if flow.hls.backend == "catapult":
             deps += pdk_deps(flow)
-        elif flow.hls.backend == "native" and flow.rtl.pipeline != "layer":
-            deps += _pdk_yaml(flow)  # its delay_model
+        elif flow.hls.backend == "native":
+            deps += pipeline_deps(flow)  # the corner's delay_model
         return deps
 
     def reads_for(self, flow: FlowConfig) -> tuple[str, ...]:
@@ -86,12 +83,7 @@ class RtlStep(Step):
         'layer'); an HLS tool backend also its keys (so a native flow's result does not
         depend on them)."""
         if flow.hls.backend == "native":
-            mode = flow.rtl.pipeline
-            if mode == "layer":
-                return self.reads
-            return (
-                self.reads + self.PIPELINE_READS + (("clock_period_ns",) if mode == "auto" else ())
-            )
+            return tuple(dict.fromkeys(self.reads + pipeline_reads(flow)))
         return tuple(dict.fromkeys(self.reads + TOOL_READS.get(flow.hls.backend, ())))
 
     def run(self, ctx: StepContext) -> dict[str, Any]:
@@ -104,11 +96,7 @@ class RtlStep(Step):
         design = generate(graph, ctx.flow.name, weights=weights, pipe=pipe)
         (ctx.dir / VERILOG_FILE).write_text(design.verilog)
         info = design.info
-        info["pipeline"] = _describe(ctx.flow, pipe)
-        if ctx.flow.rtl.pipeline == "auto":  # registers placed for this clock
-            clock = ctx.flow.clock_period_ns
-            info["pipeline"]["clock_period_ns"] = clock
-            info["latency_ns"] = round(info["latency_cycles"] * clock, 3)
+        describe(ctx.flow, pipe, info)
         write_json(ctx.dir / RTL_JSON, info)
         ctx.note(
             f"rtl: module {design.top} in {VERILOG_FILE}: latency "
@@ -135,35 +123,6 @@ class RtlStep(Step):
             "rtl__verilog_lines": design.verilog.count("\n"),
             "rtl__lint_warnings": 0,
         }
-
-
-def pipeline(flow: FlowConfig) -> Pipe | None:
-    """The pipeliner's settings for ``rtl.pipeline``: None for 'layer' (one stage per
-    layer), a stage budget from the clock and the corner's delay model for 'auto', N stages
-    per constant-weight layer for a number."""
-    mode = flow.rtl.pipeline
-    if mode == "layer":
-        return None
-    model = DelayModel(**dataclasses.asdict(corner_delay_model(flow)))
-    if isinstance(mode, int):
-        return Pipe(model=model, per_layer=mode)
-    return Pipe(budget_ns=model.budget(flow.clock_period_ns), model=model)
-
-
-def _describe(flow: FlowConfig, pipe: Pipe | None) -> dict[str, Any]:
-    mode = flow.rtl.pipeline
-    out: dict[str, Any] = {"mode": str(mode)}
-    if pipe is not None and mode == "auto":
-        out["stage_budget_ns"] = round(pipe.budget_ns, 3)
-        out["delay_model"] = dataclasses.asdict(pipe.model)
-    return out
-
-
-def _pdk_yaml(flow: FlowConfig) -> list[Path]:
-    try:
-        return [flow_corner(flow)[0].source]
-    except AsicflowError:
-        return []
 
 
 def _run_tool(ctx: StepContext, graph: Graph) -> dict[str, Any]:

@@ -1,7 +1,7 @@
 """Logic synthesis of the RTL to the PDK's standard cells with Yosys (pyosys, in a child).
 
-The result does not depend on the clock period (ABC maps for area, no ``-D``), so changing
-the clock reruns only ``sta``. The netlist is written without the ``signed`` keyword, which
+The result does not depend on the clock period (ABC's area-recovering mapper, no ``-D``), so
+changing the clock reruns only ``sta``. The netlist is written without the ``signed`` keyword, which
 means nothing in a gate netlist and which OpenSTA's Verilog reader rejects. Nets read by more
 than the PDK's ``cells.max_fanout`` data inputs then get buffer trees (:mod:`asicflow.fanout`,
 what layout's repair would add), and ``stat.ys`` counts the buffered netlist.
@@ -41,10 +41,14 @@ def read_top(rtl_json: Path) -> str:
 
 
 # Yosys's default ABC script for liberty mapping, minus SAT sweeping (&fraig -x, scorr) and
-# retiming (dretime, nothing to retime: flip-flops are not passed to ABC). On digits_mlp
-# (64-16-10) this maps in ~45 s where the default script takes over ten minutes, with the same
-# area to within a few percent (figures in the issue note).
-FAST_ABC = "+strash;dc2;&get,-n;&dch,-f;&nf;&put"
+# retiming (dretime, nothing to retime: flip-flops are not passed to ABC), and with the
+# structural choices of &dch mapped by ABC's classic mapper in area mode (map -a) instead of
+# &nf. On digits_mlp (64-16-10) the default script takes over ten minutes, this one about a
+# minute. map -a against &nf, measured on sky130hd tt (critical path, area, synthesis time):
+# float_mlp 9.08 ns / 651,193 um^2 / 80 s against 11.34 ns / 650,371 / 63 s; the QoR digits
+# net 8.71 ns / 726,285 against 10.36 ns / 715,913: &nf maps the full-adder chains of Yosys's
+# merged sums (maccmap) as ripple chains of maj3 cells, 0.43 ns a bit, map -a does not.
+FAST_ABC = "+strash;dc2;&get,-n;&dch,-f;&put;map,-a;topo"
 
 
 def synth_script(top: str, rtl: str, liberty: Path, cells: PdkCells, abc: str = "fast") -> str:
