@@ -75,6 +75,11 @@ class DelayModelConfig:
         "what TMR insertion (a majority voter after every register) adds to a stage, measured",
         unit="ns",
     )
+    mul_ns: float = key(
+        0.0,
+        "a multiplier's partial products (weights as ports) beyond its carry-save levels",
+        unit="ns",
+    )
     cast_ns: float = key(
         0.0,
         "a layer's cast and activation beyond the model's two sum delays, measured on the "

@@ -3,6 +3,7 @@ step's Yosys script and OpenSTA, and the fit recovering a known model from its o
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -97,3 +98,13 @@ def test_network_spare_goes_back_from_the_margin(
     got = calibrate.networks(model, tmp_path, tmp_path / "lib", "sky130hd")
     assert seen[3].margin_ns == pytest.approx(2.0 - 0.9)  # 9.9 - 9.0 spare
     assert got == model and len(seen) == 6
+
+
+def test_port_weight_design_moves_by_mul_ns() -> None:
+    """The port-weight calibration layers multiply registered weights (no constant folding)
+    and their modelled delay moves by exactly mul_ns, which products() relies on."""
+    model = DelayModel(sum_ns=0.5, carry_ns=0.2, register_ns=0.3, csa_ns=0.6)
+    text, t0 = design("ports", 4, 8, 2, model)
+    _, t1 = design("ports", 4, 8, 2, dataclasses.replace(model, mul_ns=0.7))
+    assert text.count(" * ") == 8 * 2 and "wq <= w;" in text
+    assert t1 == pytest.approx(t0 + 0.7)

@@ -41,7 +41,8 @@ class DelayModel:
     taken off the clock period; ``margin_ns`` the calibration's worst underestimate;
     ``derate`` the measured over the modelled worst stage of pipelined layers; ``cast_ns``
     the extra cost of a layer's cast and activation measured on pipelined networks;
-    ``voter_ns`` what TMR insertion adds to a stage (its majority voters), measured.
+    ``voter_ns`` what TMR insertion adds to a stage (its majority voters), measured;
+    ``mul_ns`` a multiplier's partial products beyond ``sum_ns`` and its carry-save levels.
     """
 
     sum_ns: float = 0.0
@@ -53,6 +54,7 @@ class DelayModel:
     derate: float = 1.0  # measured / predicted worst stage of pipelined calibration designs
     cast_ns: float = 0.0  # a layer's cast + activation beyond 2 * sum_ns (calibration networks)
     voter_ns: float = 0.0  # a TMR design's majority voter after every register (options.tmr)
+    mul_ns: float = 0.0  # a multiplier's partial products (weights as ports), beyond its tree
 
     def merge(self, a: Sequence[float | None], b: Sequence[float | None]) -> list[float | None]:
         """Arrival of each bit of ``a + b`` kept in carry-save form (no carry propagation:

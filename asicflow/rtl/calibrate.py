@@ -32,11 +32,12 @@ from asicflow.fixed import FixedType
 from asicflow.ir_random import random_mlp
 from asicflow.liberty import plain_liberty
 from asicflow.pdk import find_root, load_pdk
-from asicflow.rtl.adders import DelayModel, Graph, Node, Pipe, emit_cmvm
-from asicflow.rtl.arith import relu
+from asicflow.rtl.adders import DelayModel, Graph, Node, Pipe, emit_cmvm, sum_tree
+from asicflow.rtl.arith import multiply, relu
 from asicflow.rtl.cast import cast
 from asicflow.rtl.cmvm import Cmvm, solve
 from asicflow.rtl.generator import generate
+from asicflow.rtl.layers import product_node
 from asicflow.rtl.verilog import Module, Sig
 
 # (kind, operand width, operands, outputs): single adders of several widths (the flip-flop
@@ -72,6 +73,14 @@ DESIGNS: tuple[tuple[str, int, int, int], ...] = (
     ("sums", 8, 16, 64),
     ("sums", 6, 32, 32),
     ("sums", 8, 64, 32),
+)
+
+# Layers with weights as ports (the I2C designs: general multipliers), their sums registered:
+# (kind, bits of inputs and weights, inputs, outputs). They set ``mul_ns`` only.
+PORT_DESIGNS: tuple[tuple[str, int, int, int], ...] = (
+    ("ports", 4, 16, 4),
+    ("ports", 6, 16, 4),
+    ("ports", 8, 8, 4),
 )
 
 # Random networks (dense -> quantized ReLU ... -> dense) generated with the pipeliner at a
@@ -136,6 +145,23 @@ def design(kind: str, width: int, n: int, outs: int, model: DelayModel) -> tuple
             node = g.add2(node, 0, x, k % 3, 1 if k % 2 == 0 else -1, None)
             results.append(node.sig)
             t = max(t, node.t)
+    elif kind == "ports":  # weights from registers: x * w multipliers, sums registered
+        win = m.port("input", "w", width * n * outs)
+        wq = m.net("wq", width * n * outs, reg=True)
+        regs.append(f"{wq} <= {m.ref(win)};")
+        block: list[str] = []
+        rows = []
+        for j in range(outs):
+            terms = []
+            for i, x in enumerate(xs):
+                w = Sig(wq, (j * n + i) * width, width, True, lo, hi)
+                p = multiply(m, f"p{j}_{i}", x.sig, w, block)
+                terms.append((1, product_node(p, x.sig, w, model), 0))
+            rows.append(terms)
+        m.comb(block)
+        nodes = [sum_tree(g, terms, 0, None) for terms in rows]
+        results = [node.sig for node in nodes]
+        t = max(node.t for node in nodes)
     elif kind == "sums":  # a layer's sums, registered as they are (no cast)
         sol, biases = _layer(n, outs)
         nodes = emit_cmvm(g, sol, xs, biases, 0, None)
@@ -289,6 +315,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{s.measured_ns:8.3f} {predict(model, s):6.3f}  {_name(s)}")
     model = networks(model, work, liberty, args.pdk)
     model = dataclasses.replace(model, voter_ns=voter(work, liberty, args.pdk))
+    model = dataclasses.replace(model, mul_ns=products(model, work, liberty, args.pdk))
     print(
         f"\n# {args.pdk} corner {corner}: python -m asicflow.rtl.calibrate "
         f"({len(samples)} designs)\n"
@@ -296,7 +323,8 @@ def main(argv: list[str] | None = None) -> int:
         f"fanout_ns: {model.fanout_ns:.3f}, csa_ns: {model.csa_ns:.3f}, "
         f"register_ns: {model.register_ns:.2f}, "
         f"margin_ns: {model.margin_ns:.2f}, derate: {model.derate:.3f}, "
-        f"cast_ns: {model.cast_ns:.2f}, voter_ns: {model.voter_ns:.2f}}}"
+        f"cast_ns: {model.cast_ns:.2f}, voter_ns: {model.voter_ns:.2f}, "
+        f"mul_ns: {model.mul_ns:.2f}}}"
     )
     return 0
 
@@ -361,6 +389,19 @@ def networks(model: DelayModel, work: Path, liberty: Path, pdk: str, rounds: int
         "flows on this corner may miss timing"
     )
     return best
+
+
+def products(model: DelayModel, work: Path, liberty: Path, pdk: str) -> float:
+    """``mul_ns``: the smallest extra delay of a multiplier's partial products with which
+    ``model``'s margin covers every port-weight layer of :data:`PORT_DESIGNS` (a product's
+    every bit moves by it, so each design's modelled delay moves by it exactly)."""
+    need = 0.0
+    for spec in PORT_DESIGNS:
+        t = measure(work, spec, liberty, pdk)
+        modelled = predict(dataclasses.replace(model, mul_ns=0.0), Sample(*spec, t))
+        print(f"{t:8.3f} {modelled:6.3f}  {_name(Sample(*spec, t))} (mul_ns 0)", flush=True)
+        need = max(need, t - modelled - model.margin_ns)
+    return round(need, 2)
 
 
 # The designs timed with and without TMR insertion for the voters' cost.

@@ -504,12 +504,13 @@ def product_node(p: Sig, x: Sig, w: Sig, model: DelayModel) -> Node:
     """The product ``p = x * w`` of two variable values as the pipeliner sees it: Yosys
     builds its partial products (one AND gate each) and reduces them with a carry-save tree
     of ``levels`` 3:2 levels (Dadda: 3 rows in 1 level, 4 in 2, 6 in 3, 9 in 4, ...), which
-    the sum reading it continues (a product has one reader)."""
+    the sum reading it continues (a product has one reader); ``mul_ns`` (calibrated on
+    port-weight layers) covers what this leaves out."""
     rows = min(range_width(x.lo, x.hi)[0], range_width(w.lo, w.hi)[0])
     levels, height = 0, 2
     while height < rows:
         height, levels = height * 3 // 2, levels + 1
-    t = model.sum_ns + levels * model.csa_ns
+    t = model.sum_ns + model.mul_ns + levels * model.csa_ns
     red: tuple[float | None, ...] = (t,) * p.width
     arr = tuple(model.add(red, red))
     done = max([v for v in arr if v is not None] + [t])
