@@ -223,11 +223,13 @@ def test_tool_keys_only_decide_tool_flows() -> None:
         "rtl.weights": "const",
         "rtl.reuse": 1,
         "rtl.reuse_layers": {},
-        # rtl.pipeline 'auto': the registers are placed for the clock on the corner
+        # rtl.pipeline 'auto': the registers are placed for the clock on the corner (a TMR
+        # design's stages also hold its voters)
         "rtl.pipeline": "auto",
         "pdk": "sky130hd",
         "corner": "tt",
         "clock_period_ns": 10.0,
+        "options.tmr": False,
     }
     cat = config_values(RtlStep(), make_flow("catapult", catapult_flows=["ccov"]))
     assert cat["hls.catapult_flows"] == ["ccov"] and cat["corner"] == "tt"
