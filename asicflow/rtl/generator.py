@@ -437,7 +437,6 @@ def _beat_control(
         f"    else if (~{last}) {phase} <= {phase} + {literal(1, pw)};",
         f"    else if ({advance}) {phase} <= {literal(0, pw)};",
         "end",
-        *_select_steps(m, ctl, advance, rst),
         "always @(posedge clk) begin",
         f"    if ({m.ref(rst)} | {advance}) {taken} <= 1'b0;",
         f"    else if (out_valid & {m.ref(out_ready)}) {taken} <= 1'b1;",
@@ -463,23 +462,6 @@ def _beat_control(
         f"    else if ({advance}) {valid} <= {shift_in};",
         "end",
     ]
-
-
-def _select_steps(m: Module, ctl: Control, advance: str, rst: Sig) -> list[str]:
-    """The one-hot phase replicas (:meth:`Control.select`): each rotates when its own last
-    bit is clear or the beat ends, exactly as ``phase_q`` counts, so each has its own
-    feedback (identical inputs would let synthesis merge the copies into one)."""
-    r = ctl.beat
-    lines = ["// one-hot copies of phase_q, each driving a bounded number of multiplexer gates"]
-    for sel in ctl.selects:
-        rot = f"{{{m.ref(sel.bits(0, r - 1, False, 0, 0))}, {m.bit(sel, r - 1)}}}"
-        lines += [
-            "always @(posedge clk) begin",
-            f"    if ({m.ref(rst)}) {sel.base} <= {literal(1, r)};",
-            f"    else if (~{m.bit(sel, r - 1)} | {advance}) {sel.base} <= {rot};",
-            "end",
-        ]
-    return lines
 
 
 def _probe(lay: Layer, signal: str, cycle: int, stage: int) -> dict[str, Any]:

@@ -7,9 +7,7 @@ the pipeline stalls) and pipeline registers loaded only at the end of a beat (``
 During a beat, a layer with reuse r shares its arithmetic r ways. An accumulator register
 per output holds the sum of the earlier phases; in phase R-1 the last terms and the bias
 complete the sum combinationally and the output register takes it. Every sum is modular at
-the accumulator width, exactly as the golden model's WRAP. The multiplexers select by
-one-hot copies of ``phase`` (:meth:`Control.select`), each driving a bounded number of
-gates.
+the accumulator width, exactly as the golden model's WRAP.
 
 - Constant weights, exact accumulator (:func:`_digit_row`): each product is its weight's
   canonical signed digits ``+-(x << k)`` (zero weights have none); a row's digits share
@@ -20,8 +18,8 @@ gates.
 - Port weights, or an accumulator that rounds each product: ``ceil(n_j / r)`` multipliers
   per output (``n_j`` its products, zero constant weights skipped). In phase p, multiplier
   u forms product ``p * U_j + u``, its activation and weight chosen by multiplexers on
-  ``phase`` (over constants, or over ``params_in`` fields); identical selections are one
-  shared multiplexer.
+  ``phase`` (a ``case`` over constants, or over ``params_in`` fields); identical
+  selections are one shared multiplexer.
 """
 
 from __future__ import annotations
@@ -51,37 +49,10 @@ class Control:
     multipliers: int = 0
     operands: int = 0  # multiplexed digit operands of constant-weight rows
     muxes: dict[tuple[object, ...], Sig] = field(default_factory=dict)  # shared selections
-    selects: list[Sig] = field(default_factory=list)  # one-hot phase registers (replicas)
-    room: int = 0  # loads the newest replica can still take
-
-    def select(self, m: Module, loads: int) -> Sig:
-        """A one-hot copy of ``phase`` (bit p set in phase p) for a multiplexer whose select
-        bits drive ``loads`` gates each. One ``phase`` register driving every multiplexer
-        of a layer took 1.1 ns of buffer tree and 1 ns of decoding before the first
-        operand (jet_mlp R=2, sky130hd tt): each replica serves at most
-        :data:`SELECT_LOADS` loads, and the beat controller (:mod:`asicflow.rtl.generator`)
-        steps every replica from its own value, so synthesis cannot merge them back."""
-        if not self.selects or self.room < loads:
-            net = m.net(f"sel{len(self.selects)}_q", self.beat, reg=True)
-            self.selects.append(Sig(net, 0, self.beat, False, 0, (1 << self.beat) - 1))
-            self.room = SELECT_LOADS
-        self.room -= loads
-        return self.selects[-1]
-
-
-# multiplexer data bits one select replica drives: a buffer level or two of synthesis'
-# fan-out buffering instead of five
-SELECT_LOADS = 64
-
-
-def _one_hot(m: Module, sel: Sig, fields: Sequence[str | None], width: int) -> str:
-    """``fields[phase]`` (``None``: 0) as an AND-OR over the one-hot ``sel``."""
-    terms = [f"({{{width}{{{m.bit(sel, p)}}}}} & {f})" for p, f in enumerate(fields) if f]
-    return " | ".join(terms) if terms else literal(0, width)
 
 
 def _mux(m: Module, name: str, ctl: Control, choices: Sequence[Sig | int | None]) -> Sig:
-    """``choices[phase]`` (``None`` or a missing phase: 0), an AND-OR on a phase replica."""
+    """``choices[phase]`` (``None`` or a missing phase: 0) as a ``case`` on ``phase``."""
     vals = [
         const_sig(0) if c is None else (const_sig(c) if isinstance(c, int) else c) for c in choices
     ]
@@ -93,13 +64,18 @@ def _mux(m: Module, name: str, ctl: Control, choices: Sequence[Sig | int | None]
     lo = min(0, *(v.lo for v in vals))
     hi = max(0, *(v.hi for v in vals))
     width, signed = range_width(lo, hi)
-    fields: list[str | None] = []
-    for v in vals:
+    pw = ctl.phase.width
+    net = m.net(name, width, reg=True, flop=False)
+    lines = [f"case ({m.ref(ctl.phase)})"]
+    for p, v in enumerate(vals):
         if v.const is None and v.lo == v.hi:
             v = const_sig(v.lo)
-        fields.append(None if v.const == 0 else m.fit(v, width))
-    net = m.net(name, width)
-    m.body.append(f"assign {net} = {_one_hot(m, ctl.select(m, width), fields, width)};")
+        if v.const is not None and v.const == 0:
+            continue  # the default
+        lines.append(f"    {literal(p, pw)}: {net} = {m.fit(v, width)};")
+    lines.append(f"    default: {net} = {literal(0, width)};")
+    lines.append("endcase")
+    m.body += ["always @* begin", *[f"    {ln}" for ln in lines], "end"]
     ctl.muxes[key] = Sig(net, 0, width, signed, lo, hi)
     return ctl.muxes[key]
 
@@ -177,7 +153,7 @@ def _earlier(m: Module, ctl: Control, name: str, acc: FixedType) -> tuple[str, S
     phase 0). The caller adds the register's update (taken in every phase but the last)."""
     reg = m.net(f"{name}_accq", acc.width, reg=True)
     held = Sig(reg, 0, acc.width, acc.signed, acc.raw_min, acc.raw_max)
-    phase0 = m.bit(ctl.select(m, acc.width), 0)
+    phase0 = f"({m.ref(ctl.phase)} == {literal(0, ctl.phase.width)})"
     before = m.assign(
         f"{name}_prev",
         acc.raw_min,
@@ -220,12 +196,10 @@ def _digit_row(
     consts[ctl.beat - 1] += bias
     for u in range(-(-len(digits) // r)):
         fields: list[str | None] = [None] * ctl.beat
-        loads = 0  # data bits of the widest field (the rest are constant zeros)
         for p, (k, d, x) in enumerate(digits[u * r : (u + 1) * r]):
             fields[p], c = operand(m, Term(d, x, k), width)
             consts[p] += c
-            loads = max(loads, min(range_width(x.lo, x.hi)[0], width - k))
-        parts.append(_mux_text(m, f"{name}_d{u}", ctl, fields, width, loads))
+        parts.append(_mux_text(m, f"{name}_d{u}", ctl, fields, width))
         ctl.operands += 1
     consts = [c & ((1 << width) - 1) for c in consts]
     if len(set(consts)) > 1:
@@ -238,10 +212,11 @@ def _digit_row(
     return partial
 
 
-def _mux_text(
-    m: Module, name: str, ctl: Control, fields: list[str | None], width: int, loads: int
-) -> str:
-    """A ``width``-bit net: ``fields[phase]`` (``None``: 0), an AND-OR on a phase replica."""
-    net = m.net(name, width)
-    m.body.append(f"assign {net} = {_one_hot(m, ctl.select(m, loads), fields, width)};")
+def _mux_text(m: Module, name: str, ctl: Control, fields: list[str | None], width: int) -> str:
+    """A ``width``-bit net: ``fields[phase]`` (``None``: 0), as a ``case`` on ``phase``."""
+    net = m.net(name, width, reg=True, flop=False)
+    lines = [f"case ({m.ref(ctl.phase)})"]
+    lines += [f"    {literal(p, ctl.phase.width)}: {net} = {f};" for p, f in enumerate(fields) if f]
+    lines += [f"    default: {net} = {literal(0, width)};", "endcase"]
+    m.body += ["always @* begin", *[f"    {ln}" for ln in lines], "end"]
     return net
