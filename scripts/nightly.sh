@@ -8,4 +8,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 source scripts/env.sh
-python -m asicflow regress regress/nightly.yaml --jobs 2 "$@"
+rc=0
+python -m asicflow regress regress/nightly.yaml --jobs 2 "$@" || rc=$?
+# the full-size tests the test command leaves out (pytest -m nightly)
+pytest -n 2 --dist worksteal -m nightly || rc=$?
+exit "$rc"

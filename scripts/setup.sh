@@ -9,6 +9,7 @@ command -v iverilog >/dev/null 2>&1 || need_apt+=(iverilog)
 command -v sta >/dev/null 2>&1 || need_apt+=(opensta)
 command -v cppcheck >/dev/null 2>&1 || need_apt+=(cppcheck)
 command -v clang-tidy >/dev/null 2>&1 || need_apt+=(clang-tidy)
+command -v ccache >/dev/null 2>&1 || need_apt+=(ccache)  # compiler cache of the test runs (scripts/test.sh)
 command -v yosys >/dev/null 2>&1 || need_apt+=(yosys)  # reference synthesis recipe (bench/bench_qor.py)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "setup: installing Debian packages: ${need_apt[*]}"

@@ -82,6 +82,10 @@ def test_report_layers_profile_and_without_profile(tmp_path: Path) -> None:
     assert not (fdir / "profile.png").exists()
 
 
+# nightly tier: econ_encoder (a conv net) through report takes ~4 minutes; the fast tier has its
+# conv layers bit-exact with QKeras (test_convert.py), in C++ and RTL (the layer zoo), and this
+# report's layer table and profile on a small conv graph (above)
+@pytest.mark.nightly
 @pytest.mark.slow
 @pytest.mark.tools
 @pytest.mark.parametrize("name", sorted(EXAMPLES))

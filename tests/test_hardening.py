@@ -44,7 +44,10 @@ def check_loaded_over_i2c(tmp: Path, name: str) -> None:
     with np.load(tmp / "build" / name / "convert" / "weights.npz") as params:
         assert i2c["i2c__parameters"] == sum(params[k].size for k in params.files)
     assert 8 * i2c["i2c__register_bytes"] >= i2c["i2c__parameter_bits"]
-    assert metrics(tmp, name, "tmr")["tmr__equiv_proven"] is True
+    tmr_m = metrics(tmp, name, "tmr")
+    assert tmr_m["tmr__equiv_proven"] is True
+    # every flip-flop: the network's pipeline, the I2C target and the whole register file
+    assert tmr_m["tmr__flip_flops_protected"] > 8 * i2c["i2c__register_bytes"]
     result = json.loads((tmp / "build" / name / "i2c_cosim" / "result.json").read_text())
     assert result["ack_on_address"] and result["nack_on_other_address"]
     assert result["standard_mode"] == {"bytes": 8, "writes": 2, "errors": 0}

@@ -2,7 +2,8 @@
 
 The cocotb runs use cocotbext-i2c's I2cMaster against the generated I2C target (Verilator),
 load two different weight sets into one running design, read them back and stream stimuli
-against the golden model, with and without TMR around the wrapper.
+against the golden model. TMR around the wrapper, at RTL and at gate level, is
+tests/test_hardening.py's tiny_mlp_hardened.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import pytest
 from designs import PDK_ROOT
 from graphs import random_inputs, random_mlp
 
-from asicflow.config import FlowConfig, I2cConfig, OptionsConfig, SimConfig, load_flow
+from asicflow.config import FlowConfig, I2cConfig, OptionsConfig, load_flow
 from asicflow.errors import AsicflowError, CheckFailed, ConfigError
 from asicflow.fixed import to_float
 from asicflow.golden import run
@@ -27,15 +28,13 @@ from asicflow.ir import Graph, param_arrays
 from asicflow.precision import infer
 from asicflow.rtl import generate
 from asicflow.steps.base import execute
-from asicflow.steps.gl_sim import GlSimStep
 from asicflow.steps.i2c import RELOAD_DIR, I2cStep
 from asicflow.steps.i2c_cosim import I2cCosimStep
-from asicflow.steps.synth import SynthStep
-from asicflow.steps.tmr import TmrStep
 from asicflow.stimuli import write_stimuli
 
 PROJECT = Path(__file__).resolve().parent.parent
 SIZES = [12, 6, 4]
+VECTORS = 300
 
 
 def _regmap(max_width: int = 16) -> tuple[Graph, RegisterMap]:
@@ -122,7 +121,7 @@ def wrapped(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, FlowConfig,
     infer(graph, reprogrammable=True)  # what convert does with options.i2c_weights
     name = "i2cnet"
     graph.save(build / name / "convert")
-    write_stimuli(graph, random_inputs(graph, 1000), build / name / "golden")
+    write_stimuli(graph, random_inputs(graph, VECTORS), build / name / "golden")
     flow = FlowConfig(model=Path("unused.h5"), name=name, pdk_root=PDK_ROOT)
     flow = dataclasses.replace(
         flow, options=OptionsConfig(i2c_weights=True), i2c=I2cConfig(address=0x3A, write_chunk=16)
@@ -165,27 +164,8 @@ def test_two_weight_sets_load_over_i2c_and_match_golden(
     assert metrics["i2c_cosim__reload_model_mismatches"] == 0
     res = _result(build, flow)
     assert res["ack_on_address"] and res["nack_on_other_address"]
-    assert [s["vectors"] for s in res["sets"]] == [1000, 1000]
+    assert [s["vectors"] for s in res["sets"]] == [VECTORS, VECTORS]
     assert res["standard_mode"]["errors"] == 0 and res["standard_mode"]["bytes"] > 0
-
-
-@pytest.mark.tools
-def test_tmr_around_the_wrapper_still_loads_and_matches(
-    wrapped: tuple[Path, FlowConfig, Graph],
-) -> None:
-    build, flow, _ = wrapped
-    # a 4 MHz system clock: 400 kHz SCL at the target's minimum of 10 clocks per SCL period
-    flow = dataclasses.replace(
-        flow, options=OptionsConfig(i2c_weights=True, tmr=True), clock_period_ns=250.0
-    )
-    tmr_metrics = execute(TmrStep(), flow, build=build)
-    # every flip-flop: the network's pipeline, the I2C target and the whole register file
-    regmap = RegisterMap.load(build / flow.name / "i2c" / "regmap.json")
-    assert tmr_metrics["tmr__flip_flops_protected"] > 8 * regmap.nbytes
-    assert tmr_metrics["tmr__equiv_proven"] is True
-    execute(I2cCosimStep(), flow, build=build)
-    res = _result(build, flow)
-    assert all(s["mismatches"] == 0 for s in res["sets"]) and not res["tmr_error_seen"]
 
 
 @pytest.mark.tools
@@ -202,29 +182,6 @@ def test_a_wrong_byte_on_the_bus_is_caught(wrapped: tuple[Path, FlowConfig, Grap
             execute(I2cCosimStep(), flow, build=build)
     finally:
         writes.write_text(good)
-
-
-@pytest.mark.tools
-def test_gate_level_tmr_and_i2c_netlist_loads_and_matches(
-    wrapped: tuple[Path, FlowConfig, Graph],
-) -> None:
-    """sky130hd netlist of the TMR + I2C design, simulated with the PDK's cell models."""
-    build, flow, _ = wrapped
-    flow = dataclasses.replace(
-        flow,
-        options=OptionsConfig(i2c_weights=True, tmr=True),
-        sim=SimConfig(gl_vectors=100, gl_i2c_speed_hz=10_000_000),  # 10 clocks per SCL
-    )
-    if not (build / flow.name / "tmr" / "top.v").is_file():
-        execute(TmrStep(), flow, build=build)
-    synth = execute(SynthStep(), flow, build=build)
-    regmap = RegisterMap.load(build / flow.name / "i2c" / "regmap.json")
-    # the register file alone is 8 bits per byte, three times over after TMR
-    assert synth["design__instance__count__flops"] >= 3 * 8 * regmap.nbytes
-    metrics = execute(GlSimStep(), flow, build=build)
-    assert metrics["gl_sim__vectors"] == 100 and metrics["gl_sim__mismatches"] == 0
-    res = json.loads((build / flow.name / "gl_sim" / "result.json").read_text())
-    assert res["sets"][0]["readback_errors"] == 0 and not res["tmr_error_seen"]
 
 
 def test_i2c_writes_cli_reprograms_from_a_retrained_model(tmp_path: Path) -> None:

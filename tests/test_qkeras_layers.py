@@ -139,10 +139,13 @@ def test_conv1d(padding: str, strides: int) -> None:
 
 
 def test_depthwise_conv2d() -> None:
+    # Equal strides: TensorFlow's CPU depthwise kernel implements unequal ones only where
+    # oneDNN is in use, which depends on the machine. Unequal strides are proven golden = C++
+    # = RTL by the layer zoo (tests/graphs.py 'depthwise', stride (1, 2)).
     def body(x: Any) -> Any:
         x = QDepthwiseConv2D(
             (3, 3),
-            strides=(1, 2),
+            strides=(2, 2),
             padding="same",
             depthwise_quantizer=W6,
             bias_quantizer=W6,
@@ -154,6 +157,29 @@ def test_depthwise_conv2d() -> None:
     g, _, _ = check(_model((5, 7, 3), body))
     c = g.layer("dw")
     assert isinstance(c, Conv) and c.depthwise and c.weights.shape == (3, 3, 3, 1)
+
+
+def test_model_tensorflow_cannot_run_is_a_readable_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where TensorFlow here rejects the model (as it does unequal depthwise strides without
+    oneDNN), the flow stops with a message naming the cause, not TensorFlow's traceback."""
+
+    def body(x: Any) -> Any:
+        return _dense(3, "fc")(L.Flatten()(x))
+
+    model = _model((4,), body)
+    conv = convert(model, "t", FixedType(8, 3, True, "RND_CONV", "SAT"))
+
+    def reject(*_: Any, **__: Any) -> Any:
+        raise tf.errors.InvalidArgumentError(
+            None, None, "Current implementation only supports equal length strides"
+        )
+
+    monkeypatch.setattr(tf.keras.Model, "predict", reject)
+    with pytest.raises(UnsupportedModel) as err:
+        reference_outputs(model, conv, np.zeros((2, 4), np.float32))
+    msg = str(err.value)
+    assert msg.startswith("TensorFlow cannot evaluate the model on this machine")
+    assert "equal length strides" in msg and "Traceback" not in msg
 
 
 # --- pooling, reshape -----------------------------------------------------------------------

@@ -964,7 +964,10 @@ def reference_outputs(
     out: dict[str, np.ndarray] = {}
     if tensors:
         sub = tf.keras.Model(model.input, tensors)
-        preds = sub.predict(x, batch_size=1024, verbose=0)
+        try:
+            preds = sub.predict(x, batch_size=1024, verbose=0)
+        except tf.errors.OpError as exc:
+            raise _unevaluable(exc) from None
         if not isinstance(preds, list):
             preds = [preds]
         out = {
@@ -982,6 +985,22 @@ def reference_outputs(
                 logits = tf.keras.backend.bias_add(logits, bq(tf.constant(layer.get_weights()[1])))
             out[ir_name] = np.asarray(logits, np.float32).reshape(len(x), -1)
     return out
+
+
+def _unevaluable(exc: Any) -> UnsupportedModel:
+    """TensorFlow on this machine cannot run the model (for example a depthwise convolution
+    with unequal strides, which TensorFlow's CPU kernel computes only where oneDNN is in use):
+    without QKeras's own outputs nothing can be proven bit-exact against it."""
+    first = str(getattr(exc, "message", exc)).strip().splitlines()[0][:300]
+    node = getattr(exc, "op", None)
+    name = str(getattr(node, "name", "") or "")
+    where = f" (at {name})" if name else ""
+    return UnsupportedModel(
+        f"TensorFlow cannot evaluate the model on this machine{where}: {first}. The flow "
+        "compares every layer with QKeras's own outputs, so the model must run in TensorFlow "
+        "here; change the layer TensorFlow rejects (e.g. equal strides) or run on a machine "
+        "whose TensorFlow implements it."
+    )
 
 
 FLOAT_ACTIVATIONS = {
